@@ -1,0 +1,148 @@
+"""CIS knowledge as data: controls, their ids per benchmark version, published patterns, canonical events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_DATA = Path(__file__).parent / "data"
+SEVERITY_BY_LEVEL = {1: "HIGH", 2: "MEDIUM"}
+
+
+class CatalogError(ValueError):
+    """An unknown control id or benchmark version."""
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    kind: str  # "monitoring" | "kms"
+    title: str
+    security_hub: str | None
+    cis: dict  # benchmark version -> CIS id
+    level: dict  # benchmark version -> CIS profile level (1 or 2)
+
+    def cis_id(self, benchmark: str) -> str | None:
+        return self.cis.get(benchmark)
+
+    def severity(self, benchmark: str) -> str:
+        return SEVERITY_BY_LEVEL[self.level.get(benchmark, 1)]
+
+    def in_benchmark(self, benchmark: str) -> bool:
+        return benchmark in self.cis
+
+
+@dataclass(frozen=True)
+class CanonicalEvent:
+    id: str
+    control: str
+    expect: str  # "match" | "no_match"
+    tier: str
+    why: str
+    event: dict
+    from_benchmark: str | None = None
+
+    @property
+    def event_name(self) -> str:
+        return self.event.get("eventName", "?")
+
+
+def _load(name: str):
+    with open(_DATA / name, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _controls_doc() -> dict:
+    return _load("controls.json")
+
+
+def benchmarks() -> tuple[str, ...]:
+    return tuple(_controls_doc()["benchmarks"])
+
+
+def default_benchmark() -> str:
+    return _controls_doc()["default_benchmark"]
+
+
+def resolve_benchmark(version: str | None) -> str:
+    """The benchmark version as the catalogue spells it ("v5.0.0", "5.0" and "5.0.0" are accepted)."""
+    if version is None:
+        return default_benchmark()
+    text = str(version).strip().lstrip("vV")
+    known = benchmarks()
+    if text in known:
+        return text
+    padded = [v for v in known if v.startswith(text + ".") or v == text + ".0"]
+    if len(padded) == 1:
+        return padded[0]
+    raise CatalogError(f"unknown CIS benchmark version {version!r}; known: {', '.join(known)}")
+
+
+@lru_cache(maxsize=1)
+def controls() -> tuple[Control, ...]:
+    return tuple(Control(**c) for c in _controls_doc()["controls"])
+
+
+def control(control_id: str) -> Control:
+    for c in controls():
+        if c.id == control_id:
+            return c
+    known = ", ".join(c.id for c in controls())
+    raise CatalogError(f"unknown control {control_id!r}; known: {known}")
+
+
+def monitoring_controls(benchmark: str) -> tuple[Control, ...]:
+    return tuple(c for c in controls() if c.kind == "monitoring" and c.in_benchmark(benchmark))
+
+
+@lru_cache(maxsize=1)
+def _published() -> tuple[dict, ...]:
+    return tuple(_load("published_patterns.json")["patterns"])
+
+
+def published_patterns(control_id: str, benchmark: str) -> tuple[dict, ...]:
+    """The patterns CIS (and Security Hub) printed for this control in this version, in catalogue order."""
+    return tuple(p for p in _published() if p["control"] == control_id and benchmark in p["versions"])
+
+
+def normalize_pattern(pattern: str) -> str:
+    """Remove whitespace outside double-quoted values (how exact-string checkers compare patterns)."""
+    out = []
+    quoted = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if quoted and ch == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        if quoted or ch not in " \t\n\r":
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def is_published(control_id: str, pattern: str, benchmark: str) -> bool:
+    normal = normalize_pattern(pattern)
+    return any(normalize_pattern(p["pattern"]) == normal for p in published_patterns(control_id, benchmark))
+
+
+@lru_cache(maxsize=1)
+def _events() -> tuple[CanonicalEvent, ...]:
+    return tuple(CanonicalEvent(**e) for e in _load("canonical_events.json")["events"])
+
+
+def canonical_events(control_id: str, benchmark: str) -> tuple[CanonicalEvent, ...]:
+    """The control's canonical events that apply under this benchmark version."""
+    order = benchmarks()
+    at = order.index(benchmark)
+    return tuple(
+        e
+        for e in _events()
+        if e.control == control_id and (e.from_benchmark is None or order.index(e.from_benchmark) <= at)
+    )

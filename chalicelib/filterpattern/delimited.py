@@ -1,0 +1,91 @@
+"""Space-delimited patterns (``[ip, user, ..., status=404]``) applied to a raw message."""
+
+from __future__ import annotations
+
+from .ast import DelimitedPattern, Field, Num, Regex
+from .regex import compile_regex
+
+
+def split_columns(message: str) -> list[str]:
+    """Split on spaces; "quoted" and [bracketed] runs are one column, without their delimiters."""
+    columns = []
+    i, n = 0, len(message)
+    while i < n:
+        ch = message[i]
+        if ch == " ":
+            i += 1
+            continue
+        if ch in '"[':
+            close = '"' if ch == '"' else "]"
+            end = message.find(close, i + 1)
+            if end >= 0:
+                columns.append(message[i + 1 : end])
+                i = end + 1
+                continue
+        end = message.find(" ", i)
+        end = n if end < 0 else end
+        columns.append(message[i:end])
+        i = end
+    return columns
+
+
+def _cond_test(cond):
+    from .evaluator import text_glob
+
+    value, op = cond.value, cond.op
+    if isinstance(value, Num):
+        number = value.value
+        ops = {
+            "=": lambda a: a == number,
+            "!=": lambda a: a != number,
+            "<": lambda a: a < number,
+            "<=": lambda a: a <= number,
+            ">": lambda a: a > number,
+            ">=": lambda a: a >= number,
+        }
+        compare = ops[op]
+
+        def number_test(text):
+            try:
+                return compare(float(text))
+            except ValueError:
+                return False
+
+        return number_test
+    if isinstance(value, Regex):
+        search = compile_regex(value.body)
+        return (lambda text: search(text)) if op == "=" else (lambda text: not search(text))
+    glob = text_glob(value.text)
+    return (lambda text: glob(text)) if op == "=" else (lambda text: not glob(text))
+
+
+def _field_test(fld: Field):
+    if not fld.conds:
+        return lambda text: True
+    groups = [[_cond_test(c) for c in group] for group in fld.conds]
+    return lambda text: any(all(t(text) for t in group) for group in groups)
+
+
+def compile_delimited(pattern: DelimitedPattern):
+    fields = pattern.fields
+    tests = [None if f.name == "..." else _field_test(f) for f in fields]
+
+    def match(event):
+        cols = split_columns(event.message)
+        return _match_from(tests, 0, cols, 0, {})
+
+    return match
+
+
+def _match_from(tests, fi, cols, ci, memo) -> bool:
+    key = (fi, ci)
+    if key in memo:
+        return memo[key]
+    if fi == len(tests):
+        result = ci == len(cols)
+    elif tests[fi] is None:  # "..." takes any number of columns, including none
+        result = any(_match_from(tests, fi + 1, cols, k, memo) for k in range(ci, len(cols) + 1))
+    else:
+        result = ci < len(cols) and tests[fi](cols[ci]) and _match_from(tests, fi + 1, cols, ci + 1, memo)
+    memo[key] = result
+    return result

@@ -1,0 +1,1 @@
+"""The ciswatch command line (not deployed with the Lambda)."""
