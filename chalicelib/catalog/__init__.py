@@ -23,6 +23,8 @@ class Control:
     security_hub: str | None
     cis: dict  # benchmark version -> CIS id
     level: dict  # benchmark version -> CIS profile level (1 or 2)
+    event_sources: list  # CloudTrail eventSource values the control watches; ["*"] = every source
+    metric_name: str | None  # the metric name ciswatch suggests for the control's filter
 
     def cis_id(self, benchmark: str) -> str | None:
         return self.cis.get(benchmark)
@@ -146,3 +148,16 @@ def canonical_events(control_id: str, benchmark: str) -> tuple[CanonicalEvent, .
         for e in _events()
         if e.control == control_id and (e.from_benchmark is None or order.index(e.from_benchmark) <= at)
     )
+
+
+def recommended_pattern(control_id: str, benchmark: str) -> str:
+    """The pattern to deploy: the first published string of this version that judges ``covers``,
+    else the first published string of any version that does (the 1.3-1.5 unauthorized text does not)."""
+    from ..checks.judge import judge
+
+    candidates = list(published_patterns(control_id, benchmark))
+    candidates += [p for p in _published() if p["control"] == control_id and p not in candidates]
+    for p in candidates:
+        if judge(control_id, p["pattern"], benchmark).verdict == "covers":
+            return p["pattern"]
+    raise CatalogError(f"no published pattern covers {control_id} under CIS {benchmark}")

@@ -1,0 +1,12 @@
+"""Pure checks: AccountSnapshot -> findings. No I/O."""
+
+from __future__ import annotations
+
+from .. import catalog
+from .kms import check_kms
+from .monitoring import check_monitoring
+
+
+def run_checks(snapshot: dict, benchmark: str | None = None) -> list:
+    benchmark = catalog.resolve_benchmark(benchmark)
+    return check_monitoring(snapshot, benchmark) + check_kms(snapshot, benchmark)
