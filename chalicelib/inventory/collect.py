@@ -98,6 +98,13 @@ def _collect_monitoring(reader, snapshot, home, account, pool) -> None:
         seen.setdefault(t.get("TrailARN"), t)
     items = [_trail_record(t, account) for t in seen.values()]
     snapshot["trails"]["items"] = items
+    if not any(t["is_multi_region"] for t in items):
+        # Only to name the single-Region trails in the finding: DescribeTrails shows those of one region.
+        listed, err = reader.paginate("cloudtrail", home, "ListTrails", "Trails")
+        known = {t["arn"] for t in items}
+        for t in listed or []:
+            if t.get("TrailARN") not in known:
+                items.append({**_trail_record(t, account), "is_multi_region": False, "listed_only": True})
 
     readable = [t for t in items if t["is_multi_region"] and t["owner_account"] == account and t["log_group_arn"]]
     futures = []
