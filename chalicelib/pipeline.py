@@ -1,9 +1,11 @@
-"""run_audit(): inventory -> checks (-> state -> notify, in later stages). The CLI and the Lambda share it."""
+"""run_audit(): inventory -> checks -> state -> notify. The CLI and the Lambda share it."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from . import catalog
 from .checks import run_checks
@@ -65,3 +67,87 @@ def audit(settings, reader=None, progress=None) -> AuditResult:
     benchmark = catalog.resolve_benchmark(settings.benchmark)
     snapshot = collect_snapshot(settings, reader=reader, progress=progress)
     return judge_snapshot(snapshot, benchmark, duration_s=round(time.monotonic() - started, 3))
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def aws_client(service: str, settings, region: str | None = None):
+    import boto3
+    from botocore.config import Config
+
+    kwargs = {"config": Config(retries={"mode": "standard", "max_attempts": settings.max_attempts})}
+    if region:
+        kwargs["region_name"] = region
+    if settings.endpoint_url:
+        kwargs["endpoint_url"] = settings.endpoint_url
+    return boto3.Session(profile_name=settings.profile).client(service, **kwargs)
+
+
+def closable_filter(snapshot: dict):
+    """A stored finding absent from this run is closed only if this run could have seen it."""
+    readable = {r for r, data in snapshot["kms"].items() if data.get("error") is None}
+
+    def closable(item: dict) -> bool:
+        if item.get("control") != "kms_key_rotation" or item.get("region") is None:
+            return True
+        return item["region"] in readable
+
+    return closable
+
+
+def run_audit(settings, reader=None, progress=None, dynamodb=None, sns=None, result: AuditResult | None = None) -> dict:
+    """The whole job: audit, then (with a table) record transitions and (with a topic) announce them.
+    Returns the run summary; a failed publish is counted, logged and retried by the next run."""
+    from .state.store import StateStore
+
+    run_id = new_run_id()
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = result or audit(settings, reader=reader, progress=progress)
+    summary = {
+        "run_id": run_id,
+        "account": result.account,
+        "benchmark": result.benchmark,
+        "started_at": started_at,
+        "duration_s": result.duration_s,
+        "api_calls": result.api_calls,
+        "regions": len(result.regions),
+        "counts": result.summary,
+        "errors": [f.reason for f in result.findings if f.status == "ERROR"][:20],
+        "transitions": 0,
+        "baseline": False,
+        "notification": None,
+    }
+    if not settings.table:
+        return {**summary, "result": result}
+    store = StateStore(
+        dynamodb or aws_client("dynamodb", settings, settings.state_region),
+        settings.table,
+        result.account,
+        retention_days=settings.retention_days,
+        confirm_runs=settings.confirm_runs,
+        confirm_runs_kms=settings.confirm_runs_kms,
+    )
+    recorded = store.record(result.findings, run_id, closable_filter(result.snapshot))
+    summary["baseline"] = recorded.baseline
+    summary["transitions"] = len(recorded.transitions)
+    summary["transitions_list"] = [
+        {k: t.get(k) for k in ("control", "resource", "region", "from_status", "to_status", "kind")}
+        for t in recorded.transitions
+    ]
+    if settings.topic_arn:
+        from .notify.publisher import deliver_outbox
+
+        topic_region = settings.topic_arn.split(":")[3]
+        summary["notification"] = deliver_outbox(
+            store, sns or aws_client("sns", settings, topic_region), settings.topic_arn, result.benchmark, run_id
+        )
+    summary["notification_failures"] = 1 if summary["notification"] and summary["notification"].get("error") else 0
+    summary["state_usage"] = store.usage.to_dict()
+    store.put_run(
+        {k: v for k, v in summary.items() if k not in ("transitions_list", "notification")}
+        | {"published": bool(summary["notification"] and summary["notification"].get("published"))}
+    )
+    summary["state_usage"] = store.usage.to_dict()
+    return {**summary, "result": result}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 def _int(env, name, default):
@@ -32,7 +32,12 @@ class Settings:
     max_attempts: int = 5
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    extra: dict = field(default_factory=dict)
+    table: str | None = None  # DynamoDB table for findings state; None: read-only audit
+    topic_arn: str | None = None  # SNS topic for change digests; None: record without notifying
+    state_region: str | None = None  # the table's region (default: the session's)
+    retention_days: int = 400
+    confirm_runs: int = 1
+    confirm_runs_kms: int = 2
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
@@ -44,6 +49,12 @@ class Settings:
             region_workers=_int(env, "CISWATCH_REGION_WORKERS", 8),
             key_workers=_int(env, "CISWATCH_KEY_WORKERS", 16),
             max_attempts=_int(env, "CISWATCH_MAX_ATTEMPTS", 5),
+            table=env.get("CISWATCH_TABLE") or None,
+            topic_arn=env.get("CISWATCH_TOPIC_ARN") or None,
+            state_region=env.get("CISWATCH_STATE_REGION") or None,
+            retention_days=_int(env, "CISWATCH_RETENTION_DAYS", 400),
+            confirm_runs=_int(env, "CISWATCH_CONFIRM_RUNS", 1),
+            confirm_runs_kms=_int(env, "CISWATCH_CONFIRM_RUNS_KMS", 2),
         )
 
     def with_(self, **changes) -> Settings:

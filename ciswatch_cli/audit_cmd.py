@@ -21,6 +21,8 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours in the table")
+    p.add_argument("--table", metavar="NAME", help="DynamoDB table: record findings and transitions (see setup-table)")
+    p.add_argument("--topic-arn", metavar="ARN", help="SNS topic for change digests (needs --table)")
     snap = p.add_mutually_exclusive_group()
     snap.add_argument("--save-snapshot", metavar="FILE", help="also write the raw inventory to FILE")
     snap.add_argument("--snapshot", metavar="FILE", help="judge a saved inventory offline (no AWS calls)")
@@ -46,19 +48,24 @@ def run(args) -> int:
     except catalog.CatalogError as exc:
         raise UsageError(str(exc)) from None
     regions = parse_regions(args.regions)
+    if args.topic_arn and not args.table:
+        raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
+    if args.table and args.snapshot:
+        raise UsageError("--table records live audits only; --snapshot judges offline")
+    run = None
     if args.snapshot:
         try:
             result = judge_snapshot(load_snapshot(args.snapshot), benchmark)
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
     else:
-        result = _live_audit(args, benchmark, regions)
+        result, run = _live_audit(args, benchmark, regions)
         if args.save_snapshot:
             try:
                 save_snapshot(result.snapshot, args.save_snapshot)
             except OSError as exc:
                 raise UsageError(f"cannot write snapshot {args.save_snapshot}: {exc.strerror}") from None
-    _emit(result, args)
+    _emit(result, args, run)
     return exit_code(result)
 
 
@@ -73,7 +80,7 @@ def exit_code(result) -> int:
 
 def _live_audit(args, benchmark, regions):
     from chalicelib.inventory.collect import InventoryAbort
-    from chalicelib.pipeline import audit
+    from chalicelib.pipeline import run_audit
     from chalicelib.settings import Settings
 
     settings = Settings.from_env().with_(
@@ -81,14 +88,20 @@ def _live_audit(args, benchmark, regions):
         regions=regions,
         endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
         profile=args.profile,
+        table=args.table,
+        topic_arn=args.topic_arn,
     )
     try:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return audit(settings, progress=_progress())
+            run = run_audit(settings, progress=_progress())
         except BotoCoreError as exc:  # e.g. a profile that does not exist
             raise UsageError(str(exc)) from None
+        except ClientError as exc:  # the state table is missing or not ours to write
+            raise UsageError(f"recording the run failed: {exc}") from None
+        result = run.pop("result")
+        return result, (run if settings.table else None)
     except InventoryAbort as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -115,9 +128,29 @@ def _progress():
     return show
 
 
-def _emit(result, args) -> None:
+def _run_line(run) -> str:
+    note = run.get("notification") or {}
+    if run["baseline"]:
+        what = "baseline recorded"
+    else:
+        what = f"{run['transitions']} transition(s) recorded"
+    if note.get("published"):
+        what += f"; digest published ({note['transitions']} change(s), message {note['message_id']})"
+    elif note.get("error"):
+        what += f"; digest NOT published, kept for the next run: {note['error']}"
+    elif note:
+        what += "; nothing to announce"
+    return f"run {run['run_id']}: {what}"
+
+
+def _emit(result, args, run=None) -> None:
+    if run:
+        print(_run_line(run), file=sys.stderr)
     if args.format == "json":
-        text = json.dumps(result.to_json(), indent=2, default=str) + "\n"
+        body = result.to_json()
+        if run:
+            body["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification", "state_usage")}
+        text = json.dumps(body, indent=2, default=str) + "\n"
     else:
         from chalicelib.report.table import render_table
 

@@ -13,11 +13,10 @@ import time
 from chalicelib import catalog
 from chalicelib.checks.judge import judge
 from chalicelib.findings import diff_findings
-from chalicelib.pipeline import audit
 from chalicelib.report.table import render_table
 from chalicelib.settings import Settings
 
-from .moto_env import MotoAccount, moto_server, use_endpoint
+from .moto_env import ACCOUNT, MotoAccount, moto_server, use_endpoint
 
 HOME = "ap-northeast-1"
 
@@ -104,10 +103,50 @@ def pattern_showcase() -> None:
         )
 
 
+def show_digest(acct: MotoAccount, queue_url: str, topic_arn: str) -> int:
+    """Print what subscribers received: the Slack payload from the SQS capture queue, the email body as SNS accepted it."""
+    import json
+
+    from moto.backends import get_backend
+
+    sqs = acct.client("sqs", HOME)
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in got:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    if not got:
+        print("  (no message: nothing changed, so nobody is notified)")
+        return 0
+    for m in got:
+        envelope = json.loads(m["Body"])
+        # The email subscriber's body: moto does not send mail, but keeps the message SNS accepted.
+        sent = get_backend("sns")[ACCOUNT][HOME].topics[topic_arn].sent_notifications
+        raw = next(json.loads(n[1]) for n in sent if n[0] == envelope["MessageId"])
+        print(f"  Subject: {envelope['Subject']}")
+        attrs = ", ".join(f"{k}={v['Value']}" for k, v in sorted(envelope.get("MessageAttributes", {}).items()))
+        print(f"  Message attributes: {attrs}")
+        print("  --- email body ---")
+        for line in raw["email"].splitlines()[:40]:
+            print(f"  | {line}")
+        if len(raw["email"].splitlines()) > 40:
+            print(f"  | ... ({len(raw['email'].splitlines()) - 40} more lines)")
+        slack = json.loads(envelope["Message"])
+        print("  --- Slack (AWS Chatbot custom notification, from the SQS subscriber) ---")
+        print(f"  | title: {slack['content']['title']}")
+        for line in slack["content"]["description"].splitlines()[:12]:
+            print(f"  | {line}")
+    return len(got)
+
+
 def main() -> int:
+    from chalicelib.pipeline import run_audit
+    from chalicelib.state.store import StateStore
+    from chalicelib.state.table import create_table
+
+    from .state_cmd import _row, render_history
+
     benchmark = catalog.default_benchmark()
     started = time.monotonic()
-    with moto_server() as url:
+    with moto_server(quiet=True) as url:
         use_endpoint(url)
         acct = MotoAccount(url)
         banner(f"ciswatch demo: the origin story (moto server on {url.split('//')[1]})")
@@ -119,22 +158,49 @@ def main() -> int:
             "AWS managed key aws/lambda that a Lambda deployment just created (its rotation status reads false).\n"
             "Moto cannot create AWS managed keys: the demo makes aws/lambda by editing moto's backend state."
         )
-        settings = Settings(benchmark=benchmark, endpoint_url=url)
+        table = "ciswatch-findings"
+        create_table(acct.client("dynamodb", HOME), table)
+        digest_topic = acct.topic(HOME, name="ciswatch-digest", subscribe="email")
+        queue = acct.sqs_subscriber(digest_topic, HOME)
+        print(
+            f"ciswatch's own state: table {table}, digest topic {digest_topic} (an email subscriber and an SQS capture queue)."
+        )
+        settings = Settings(
+            benchmark=benchmark, endpoint_url=url, table=table, topic_arn=digest_topic, state_region=HOME
+        )
 
-        banner("1. First audit: every region, one pass")
-        before = audit(settings)
+        banner("1. Day 1: the first audit (every region, one pass) - ciswatch audit --table ... --topic-arn ...")
+        first = run_audit(settings)
+        before = first["result"]
         print(render_table(before, colour=sys.stdout.isatty()), end="")
+        banner("   The baseline digest (one message, not one per finding)")
+        show_digest(acct, queue, digest_topic)
 
-        banner(f"2. Fix, once, in {HOME} (the trail's home region)")
+        banner("2. Day 2: nothing changed - the daily run stays quiet")
+        second = run_audit(settings)
+        print(f"  transitions recorded: {second['transitions']}")
+        show_digest(acct, queue, digest_topic)
+
+        banner(f"3. Fix, once, in {HOME} (the trail's home region)")
         for line in apply_fix(acct, seeded, benchmark):
             print(f"  {line}")
 
-        banner("3. Audit again")
-        after = audit(settings)
+        banner("4. Day 3: audit again")
+        third = run_audit(settings)
+        after = third["result"]
         print(render_table(after, colour=sys.stdout.isatty()), end="")
+        banner("   The change digest")
+        show_digest(acct, queue, digest_topic)
 
-        banner("What changed")
-        changes = diff_findings(before.findings, after.findings)
+        banner(
+            "5. Day 4: KMS changes are announced after two agreeing runs (the story's aws/lambda flipped within a day)"
+        )
+        fourth = run_audit(settings)
+        print(f"  transitions recorded: {fourth['transitions']}")
+        show_digest(acct, queue, digest_topic)
+
+        banner("What changed between day 1 and day 4")
+        changes = diff_findings(before.findings, fourth["result"].findings)
         changes.sort(
             key=lambda c: ([int(x) for x in (c["finding"].cis_id or "0").split(".")], c["finding"].region or "")
         )
@@ -145,10 +211,15 @@ def main() -> int:
         lambda_key = next(f for f in after.findings if f.control == "kms_key_rotation" and "aws/lambda" in f.reason)
         print(f"  unchanged NOT_APPLICABLE      {lambda_key.reason}")
 
+        banner("History - ciswatch history --table ciswatch-findings")
+        store = StateStore(acct.client("dynamodb", HOME), table, ACCOUNT)
+        print(render_history(ACCOUNT, 30, [_row(r) for r in store.runs()]), end="")
+
         banner("The pattern judge: what a filter catches, not how it is spelled")
         pattern_showcase()
         print(f"\nDemo finished in {time.monotonic() - started:.1f} s; the moto server is stopped.")
-    return 0 if after.summary["FAIL"] == 0 and after.summary["ERROR"] == 0 else 1
+    final = fourth["result"].summary
+    return 0 if final["FAIL"] == 0 and final["ERROR"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--json", action="store_true")
 
     from .audit_cmd import add_audit_parser
+    from .state_cmd import add_parsers
 
     add_audit_parser(sub)
+    add_parsers(sub)
     return parser
 
 
@@ -57,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
             from . import audit_cmd
 
             return audit_cmd.run(args)
+        if args.command == "setup-table":
+            from . import state_cmd
+
+            return state_cmd.run_setup_table(args)
+        if args.command == "history":
+            from . import state_cmd
+
+            return state_cmd.run_history(args)
     except UsageError as exc:
         print(f"ciswatch: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -18,11 +18,14 @@ DEFAULT_NAMESPACE = "CISBenchmark"
 
 
 @contextmanager
-def moto_server():
-    """Start moto in this process on a free loopback port; yields its URL; stops it afterwards."""
+def moto_server(quiet: bool = False):
+    """Start moto in this process on a free loopback port; yields its URL; stops it afterwards.
+
+    ``quiet`` hides moto's own request tracebacks (moto 5.2 sometimes answers 500 under concurrent
+    requests; botocore retries those), so that the demo output stays readable."""
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL if quiet else logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

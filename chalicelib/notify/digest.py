@@ -1,0 +1,188 @@
+"""One SNS digest per run: plain text for email, AWS Chatbot custom-notification JSON for Slack.
+
+Pure: transitions in, the publish arguments out. The message always fits SNS's size limit: past the
+budget, the rest is summarised by count, never dropped silently and never a failed publish.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..state.store import BASELINE
+from ..state.transitions import CHECK_RECOVERED, COULD_NOT_CHECK, FIXED, KIND_TEXT, NEW_FAILURE, REGRESSED
+
+SNS_LIMIT = 262_144
+SAFETY = 6_000  # envelope, attributes and JSON escaping headroom
+SLACK_DESCRIPTION_LIMIT = 3_500
+ORDER = (NEW_FAILURE, REGRESSED, COULD_NOT_CHECK, CHECK_RECOVERED, FIXED)
+EMOJI = {
+    NEW_FAILURE: ":red_circle:",
+    REGRESSED: ":red_circle:",
+    COULD_NOT_CHECK: ":warning:",
+    CHECK_RECOVERED: ":large_blue_circle:",
+    FIXED: ":white_check_mark:",
+}
+
+
+def _name(t: dict) -> str:
+    if t.get("control") == "kms_key_rotation" and t.get("region"):
+        return f"kms_key_rotation {t.get('resource')}"
+    return f"{t.get('cis_id') or ''} {t.get('control')}".strip()
+
+
+def _counts_line(changes: list[dict]) -> str:
+    parts = []
+    for kind in ORDER:
+        n = sum(1 for t in changes if t["kind"] == kind)
+        if n:
+            parts.append(f"{n} {KIND_TEXT[kind]}")
+    return ", ".join(parts)
+
+
+def _email_block(t: dict) -> str:
+    sev = f" [{t['severity']}]" if t.get("to_status") == "FAIL" and t.get("severity") else ""
+    where = f" in {t['region']}" if t.get("region") else ""
+    lines = [
+        f"{KIND_TEXT[t['kind']].upper()}{sev}: {_name(t)}{where} ({t.get('from_status') or 'new'} -> {t['to_status']})"
+    ]
+    if t.get("reason"):
+        lines.append(f"  why: {t['reason']}")
+    if t.get("remediation") and t.get("to_status") == "FAIL":
+        lines.append(f"  fix: {t['remediation']}")
+    return "\n".join(lines)
+
+
+def _baseline_blocks(b: dict) -> list[str]:
+    counts = json.loads(b.get("counts") or "{}")
+    failing = json.loads(b.get("failing") or "[]")
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    blocks = [f"BASELINE: first audit of this account ({summary}). From now on you hear only about changes."]
+    for f in failing:
+        where = f" in {f['region']}" if f.get("region") else ""
+        name = (
+            f"kms_key_rotation {f['resource']}"
+            if f["control"] == "kms_key_rotation" and f.get("region")
+            else f"{f.get('cis_id')} {f['control']}"
+        )
+        block = f"FAILING [{f.get('severity')}]: {name}{where}\n  why: {f.get('reason')}"
+        if f.get("remediation"):
+            block += f"\n  fix: {f['remediation']}"
+        blocks.append(block)
+    hidden = int(b.get("failing_total", len(failing))) - len(failing)
+    if hidden > 0:
+        blocks.append(f"... and {hidden} more failing findings (see the findings table)")
+    return blocks
+
+
+def build_digest(
+    account: str, benchmark: str, items: list[dict], run_id: str, table: str | None = None, limit: int = SNS_LIMIT
+) -> dict | None:
+    """The `sns.publish` arguments for these outbox items, or None when there is nothing to announce."""
+    baselines = [i for i in items if i.get("kind") == BASELINE]
+    changes = sorted(
+        (i for i in items if i.get("kind") in ORDER),
+        key=lambda t: (ORDER.index(t["kind"]), t.get("cis_id") or "", t.get("resource") or ""),
+    )
+    if not baselines and not changes:
+        return None
+    counts = _counts_line(changes)
+    failing_total = sum(int(b.get("failing_total", 0)) for b in baselines)
+    headline = counts or (f"baseline, {failing_total} failing" if baselines else "")
+    if baselines and counts:
+        headline = f"baseline and {counts}"
+    subject = _subject(f"ciswatch {account}: {headline}")
+    slack = _chatbot(account, benchmark, headline, baselines, changes, run_id)
+    slack_text = json.dumps(slack)
+    header = f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}\n{headline}\n"
+    footer = f"\nFull state: ciswatch history --account {account}" + (f" (table {table})" if table else "") + "\n"
+    blocks = [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
+    budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)
+    body, used = [], 0
+    for i, block in enumerate(blocks):
+        cost = len(json.dumps(block)) + 2
+        if used + cost > budget:
+            body.append(
+                f"... and {len(blocks) - i} more entries, summarised above; every change is kept in the findings table."
+            )
+            break
+        body.append(block)
+        used += cost
+    email = header + "\n" + "\n\n".join(body) + "\n" + footer
+    message = json.dumps({"default": slack_text, "https": slack_text, "email": email})
+    attributes = _attributes(account, baselines, changes)
+    return {"Subject": subject, "Message": message, "MessageStructure": "json", "MessageAttributes": attributes}
+
+
+def _subject(text: str) -> str:
+    text = " ".join(text.split())  # no line breaks or control characters
+    return text if len(text) < 100 else text[:96] + "..."
+
+
+def _severity(baselines, changes) -> str:
+    failing = [t for t in changes if t["to_status"] == "FAIL"]
+    sevs = {t.get("severity") for t in failing}
+    if baselines and any(int(b.get("failing_total", 0)) for b in baselines):
+        sevs |= {f.get("severity") for b in baselines for f in json.loads(b.get("failing") or "[]")}
+    for s in ("HIGH", "MEDIUM"):
+        if s in sevs:
+            return s
+    if any(t["to_status"] == "ERROR" for t in changes):
+        return "LOW"
+    return "INFO"
+
+
+def _attributes(account, baselines, changes) -> dict:
+    if any(t["to_status"] == "FAIL" for t in changes) or any(int(b.get("failing_total", 0)) for b in baselines):
+        status = "FAIL"
+    elif any(t["to_status"] == "ERROR" for t in changes):
+        status = "ERROR"
+    else:
+        status = "PASS"
+    return {
+        "severity": {"DataType": "String", "StringValue": _severity(baselines, changes)},
+        "status": {"DataType": "String", "StringValue": status},
+        "account": {"DataType": "String", "StringValue": account},
+    }
+
+
+def _chatbot(account, benchmark, headline, baselines, changes, run_id) -> dict:
+    lines = []
+    for b in baselines:
+        counts = json.loads(b.get("counts") or "{}")
+        lines.append("*Baseline*: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        for f in json.loads(b.get("failing") or "[]"):
+            lines.append(
+                f":red_circle: *{f.get('cis_id')}* `{f['control']}` {f.get('region') or ''}: {f.get('reason')}"
+            )
+    for t in changes:
+        lines.append(
+            f"{EMOJI[t['kind']]} *{KIND_TEXT[t['kind']]}* `{_name(t)}` {t.get('region') or ''}: {t.get('reason') or ''}"
+        )
+    description, shown = "", 0
+    for line in lines:
+        if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
+            break
+        description += line + "\n"
+        shown += 1
+    if shown < len(lines):
+        description += f"_...and {len(lines) - shown} more: see the email digest or `ciswatch history`_"
+    next_steps = [t["remediation"] for t in changes if t.get("remediation") and t["to_status"] == "FAIL"][:3]
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": run_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": f"ciswatch {account}: {headline}",
+            "description": description.strip(),
+            "nextSteps": next_steps,
+            "keywords": ["ciswatch", f"CIS {benchmark}", account],
+        },
+        "metadata": {
+            "threadId": f"ciswatch-{account}",
+            "summary": headline,
+            "eventType": "ciswatch.digest",
+            "relatedResources": sorted({t.get("resource") for t in changes if t.get("resource")})[:20],
+            "additionalContext": {"account": account, "benchmark": benchmark, "run_id": run_id},
+        },
+    }

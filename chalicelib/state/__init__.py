@@ -1,0 +1,1 @@
+"""Findings state in one DynamoDB table: current findings, run summaries, transitions (the outbox)."""

@@ -1,0 +1,126 @@
+"""``ciswatch setup-table`` and ``ciswatch history``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+from .main import EXIT_OK, UsageError
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("setup-table", help="create the DynamoDB table that keeps findings and their history")
+    p.add_argument("name", metavar="NAME")
+    _common(p)
+    h = sub.add_parser("history", help="runs over time: counts by status and a trend")
+    h.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
+    h.add_argument("--account", metavar="ID", help="default: the account of the credentials")
+    h.add_argument("--days", type=int, default=30, metavar="N")
+    h.add_argument("--format", choices=("table", "json"), default="table")
+    _common(h)
+
+
+def _common(p) -> None:
+    p.add_argument("--endpoint-url", metavar="URL", help="default AWS_ENDPOINT_URL")
+    p.add_argument("--region", metavar="REGION", help="the table's region (default: the session's)")
+    p.add_argument("--profile", metavar="NAME")
+
+
+def _client(args, service):
+    from chalicelib.pipeline import aws_client
+    from chalicelib.settings import Settings
+
+    settings = Settings.from_env().with_(
+        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None, profile=args.profile
+    )
+    return aws_client(service, settings, args.region)
+
+
+def run_setup_table(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib.state.table import create_table
+
+    try:
+        table = create_table(_client(args, "dynamodb"), args.name)
+    except ClientError as exc:
+        raise UsageError(f"cannot create table {args.name}: {exc.response['Error'].get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"created {table['TableArn']} (on-demand, TTL on expires_at, index OutboxIndex)")
+    return EXIT_OK
+
+
+def run_history(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib.state.store import StateStore
+
+    if not args.table:
+        raise UsageError("history needs --table NAME (or CISWATCH_TABLE)")
+    if args.days < 1:
+        raise UsageError("--days must be at least 1")
+    try:
+        account = args.account or _client(args, "sts").get_caller_identity()["Account"]
+        store = StateStore(_client(args, "dynamodb"), args.table, account)
+        since = (datetime.now(UTC) - timedelta(days=args.days)).strftime("%Y-%m-%dT%H:%M:%S")
+        runs = store.runs(since)
+    except ClientError as exc:
+        raise UsageError(f"cannot read table {args.table}: {exc.response['Error'].get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise UsageError(str(exc)) from None
+    rows = [_row(r) for r in runs]
+    if args.format == "json":
+        print(json.dumps({"account": account, "days": args.days, "runs": rows}, indent=2))
+        return EXIT_OK
+    sys.stdout.write(render_history(account, args.days, rows))
+    return EXIT_OK
+
+
+def _row(r: dict) -> dict:
+    counts = json.loads(r["counts"]) if isinstance(r.get("counts"), str) else r.get("counts") or {}
+    return {
+        "run_id": r.get("run_id"),
+        "started_at": r.get("started_at"),
+        "benchmark": r.get("benchmark"),
+        "PASS": counts.get("PASS", 0),
+        "FAIL": counts.get("FAIL", 0),
+        "FAIL_HIGH": counts.get("FAIL_HIGH", 0),
+        "WARNING": counts.get("WARNING", 0),
+        "ERROR": counts.get("ERROR", 0),
+        "NOT_APPLICABLE": counts.get("NOT_APPLICABLE", 0),
+        "transitions": r.get("transitions", 0),
+        "baseline": bool(r.get("baseline")),
+        "published": bool(r.get("published")),
+        "api_calls": r.get("api_calls"),
+    }
+
+
+def sparkline(values) -> str:
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(SPARK[round(v / top * (len(SPARK) - 1))] for v in values)
+
+
+def render_history(account: str, days: int, rows: list[dict]) -> str:
+    lines = [f"ciswatch history - account {account} - last {days} day(s), {len(rows)} run(s)", ""]
+    if not rows:
+        return "\n".join(lines + ["no runs recorded in this period"]) + "\n"
+    lines.append(
+        f"{'started':<21}{'PASS':>6}{'FAIL':>6}{'high':>6}{'WARN':>6}{'ERROR':>6}{'N/A':>6}{'changes':>9}  digest"
+    )
+    for r in rows:
+        digest = "baseline" if r["baseline"] else ("sent" if r["published"] else "-")
+        lines.append(
+            f"{r['started_at']:<21}{r['PASS']:>6}{r['FAIL']:>6}{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}"
+            f"{r['NOT_APPLICABLE']:>6}{r['transitions']:>9}  {digest}"
+        )
+    fails = [r["FAIL"] for r in rows]
+    lines += ["", f"FAIL trend  {sparkline(fails)}  ({fails[0]} -> {fails[-1]})"]
+    lines.append(f"PASS trend  {sparkline([r['PASS'] for r in rows])}  ({rows[0]['PASS']} -> {rows[-1]['PASS']})")
+    return "\n".join(lines) + "\n"
