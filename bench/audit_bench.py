@@ -106,6 +106,23 @@ def lower_bound(snapshot: dict) -> dict:
     return parts
 
 
+def bench_state(url: str, settings, result) -> dict:
+    """DynamoDB cost of recording one run (baseline, then an unchanged day), as DynamoDB reports it."""
+    import boto3
+
+    from chalicelib.pipeline import run_audit
+    from chalicelib.state.table import create_table
+
+    ddb = boto3.client("dynamodb", region_name=HOME, endpoint_url=url)
+    create_table(ddb, "bench-findings")
+    out = {}
+    for label in ("baseline_run", "unchanged_run"):
+        start = time.perf_counter()
+        summary = run_audit(settings.with_(table="bench-findings", state_region=HOME), result=result, dynamodb=ddb)
+        out[label] = {**summary["state_usage"], "findings": len(result.findings), "record_s": round(time.perf_counter() - start, 2)}
+    return out
+
+
 def bench_audit(runs: int = 3) -> dict:
     from chalicelib.pipeline import audit
     from chalicelib.settings import Settings
@@ -125,6 +142,7 @@ def bench_audit(runs: int = 3) -> dict:
             walls.append(time.perf_counter() - start)
         last = results[-1]
         bound = lower_bound(last.snapshot)
+        state = bench_state(url, settings, last)
         wall = statistics.median(walls)
         return {
             "account": f"{len(REGIONS)} regions x {KEYS_PER_REGION} customer keys, monitoring in {HOME}",
@@ -139,6 +157,7 @@ def bench_audit(runs: int = 3) -> dict:
             "summary": {k: v for k, v in last.summary.items() if v},
             "lower_bound_parts": bound,
             "calls_by_operation": last.snapshot["api_calls_by_operation"],
+            "state": state,
         }
     finally:
         os.environ.clear()

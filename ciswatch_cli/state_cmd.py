@@ -117,7 +117,7 @@ def render_history(account: str, days: int, rows: list[dict]) -> str:
     for r in rows:
         digest = "baseline" if r["baseline"] else ("sent" if r["published"] else "-")
         lines.append(
-            f"{r['started_at']:<21}{r['PASS']:>6}{r['FAIL']:>6}{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}"
+            f"{r['started_at'][:19] + 'Z':<21}{r['PASS']:>6}{r['FAIL']:>6}{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}"
             f"{r['NOT_APPLICABLE']:>6}{r['transitions']:>9}  {digest}"
         )
     fails = [r["FAIL"] for r in rows]
