@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: test demo bench lint package clean
+STAGE ?= prod
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ciswatch needs Python 3.11 or newer")'
@@ -23,6 +24,13 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/python -m ciswatch_cli.demo
+
+# The CloudFormation/SAM template and the deployment zip, in out/ (runtime pinned by resources.json).
+package: $(STAMP)
+	rm -rf out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) --merge-template resources.json out
+	$(BIN)/cfn-lint out/sam.json
+	@echo "out/sam.json and out/deployment.zip ($$(du -k out/deployment.zip | cut -f1) KiB); deploy with Stage=$(STAGE)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

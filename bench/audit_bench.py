@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from ciswatch_cli.moto_env import moto_process
 
 REGIONS = (
     "ap-northeast-1",
@@ -35,29 +34,6 @@ REGIONS = (
 )
 KEYS_PER_REGION = 200
 HOME = "ap-northeast-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto_process():
-    port = _free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("moto server did not start")
 
 
 def seed(url: str) -> None:
@@ -119,17 +95,29 @@ def bench_state(url: str, settings, result) -> dict:
     for label in ("baseline_run", "unchanged_run"):
         start = time.perf_counter()
         summary = run_audit(settings.with_(table="bench-findings", state_region=HOME), result=result, dynamodb=ddb)
-        out[label] = {**summary["state_usage"], "findings": len(result.findings), "record_s": round(time.perf_counter() - start, 2)}
+        out[label] = {
+            **summary["state_usage"],
+            "findings": len(result.findings),
+            "record_s": round(time.perf_counter() - start, 2),
+        }
     return out
 
 
 def bench_audit(runs: int = 3) -> dict:
+
+    saved = dict(os.environ)
+    try:
+        return _bench_audit(runs)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _bench_audit(runs: int) -> dict:
     from chalicelib.pipeline import audit
     from chalicelib.settings import Settings
 
-    proc, url = start_moto_process()
-    saved = dict(os.environ)
-    try:
+    with moto_process() as url:
         os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=HOME)
         t0 = time.perf_counter()
         seed(url)
@@ -159,11 +147,6 @@ def bench_audit(runs: int = 3) -> dict:
             "calls_by_operation": last.snapshot["api_calls_by_operation"],
             "state": state,
         }
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

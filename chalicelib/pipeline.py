@@ -97,12 +97,20 @@ def closable_filter(snapshot: dict):
     return closable
 
 
-def run_audit(settings, reader=None, progress=None, dynamodb=None, sns=None, result: AuditResult | None = None) -> dict:
+def run_audit(
+    settings,
+    reader=None,
+    progress=None,
+    dynamodb=None,
+    sns=None,
+    result: AuditResult | None = None,
+    run_id: str | None = None,
+) -> dict:
     """The whole job: audit, then (with a table) record transitions and (with a topic) announce them.
     Returns the run summary; a failed publish is counted, logged and retried by the next run."""
     from .state.store import StateStore
 
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # sorts runs started in one second
     result = result or audit(settings, reader=reader, progress=progress)
     summary = {

@@ -284,3 +284,45 @@ class MotoAccount:
 
     def set_key_state(self, region: str, key_id: str, state: str) -> None:
         self._kms_backend(region).keys[key_id].key_state = state
+
+
+@contextmanager
+def moto_process(extra_env: dict | None = None):
+    """moto in its own process on a free loopback port (its IAM enforcement switch is process-wide)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "moto_server"
+    env = {**os.environ, **(extra_env or {})}
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def set_auth(url: str, unauthenticated_requests: float) -> None:
+    """Enforce IAM after this many more requests (0: from now on; inf: never)."""
+    import requests  # moto's own dependency; moto reads this body the way requests sends it
+
+    resp = requests.post(f"{url}/moto-api/reset-auth", data=str(unauthenticated_requests).encode(), timeout=10)
+    resp.raise_for_status()

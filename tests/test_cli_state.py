@@ -13,7 +13,19 @@ def test_setup_table_audit_with_state_and_history(moto_url, account, capsys):
     base = ["--endpoint-url", moto_url, "--region", HOME]
     assert main(["setup-table", "tbl", *base]) == 0
     assert "OutboxIndex" in capsys.readouterr().out
-    argv = ["audit", "--endpoint-url", moto_url, "--regions", HOME, "--table", "tbl", "--topic-arn", topic, "--format", "json"]
+    argv = [
+        "audit",
+        "--endpoint-url",
+        moto_url,
+        "--regions",
+        HOME,
+        "--table",
+        "tbl",
+        "--topic-arn",
+        topic,
+        "--format",
+        "json",
+    ]
     assert main(argv) == 1
     out = capsys.readouterr()
     body = json.loads(out.out)

@@ -1,0 +1,167 @@
+"""The artifact users deploy: `chalice package` output, its template, and its zip run as Lambda would."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from chalicelib.state import table as table_def
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = "ap-northeast-1"
+# What the Lambda Python runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    chalice = Path(sys.executable).parent / "chalice"
+    proc = subprocess.run(
+        [str(chalice), "package", "--stage", "prod", "--merge-template", "resources.json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_resources_table_matches_the_code_definition():
+    resources = json.loads((ROOT / "resources.json").read_text())["Resources"]
+    props = resources["FindingsTable"]["Properties"]
+    assert props["KeySchema"] == table_def.KEY_SCHEMA
+    assert props["AttributeDefinitions"] == table_def.ATTRIBUTE_DEFINITIONS
+    assert props["GlobalSecondaryIndexes"] == table_def.GLOBAL_SECONDARY_INDEXES
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": table_def.TTL_ATTRIBUTE, "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_policy_names_match_the_template_names():
+    resources = json.loads((ROOT / "resources.json").read_text())["Resources"]
+    for stage in ("dev", "prod"):
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        text = json.dumps(policy)
+        for logical, pattern in (
+            ("FindingsTable", "table/ciswatch-{}-findings"),
+            ("IdempotencyTable", "table/ciswatch-{}-idempotency"),
+            ("DigestTopic", ":ciswatch-{}-digest"),
+        ):
+            assert pattern.format(stage) in text, (stage, logical)
+        assert resources["FindingsTable"]["Properties"]["TableName"] == {"Fn::Sub": "ciswatch-${Stage}-findings"}
+        for st in policy["Statement"]:
+            if st["Resource"] == "*":
+                assert st["Sid"] == "AuditListingsWithoutResourceLevelPermissions", st
+
+
+def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
+    template = packaged / "sam.json"
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(template)], capture_output=True, text=True, timeout=300
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    resources = json.loads(template.read_text())["Resources"]
+    for fn in ("DailyAudit", "APIHandler"):
+        props = resources[fn]["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Environment"]["Variables"]["CISWATCH_TABLE"] == {"Ref": "FindingsTable"}
+        assert props["Environment"]["Variables"]["CISWATCH_TOPIC_ARN"] == {"Ref": "DigestTopic"}
+    assert resources["DailyAudit"]["Properties"]["Events"]["DailyAuditEvent"]["Properties"]["Schedule"] == "rate(1 day)"
+    assert {
+        "FindingsTable",
+        "IdempotencyTable",
+        "DigestTopic",
+        "DigestKey",
+        "DigestKeyAlias",
+        "DigestEmailSubscription",
+    } <= set(resources)
+    assert (
+        resources["DigestKey"]["Properties"]["EnableKeyRotation"] is True
+    )  # ciswatch's own key must not fail ciswatch
+
+
+def test_deployment_zip_leaves_boto3_to_the_runtime(packaged):
+    names = zipfile.ZipFile(packaged / "deployment.zip").namelist()
+    assert "app.py" in names and "chalicelib/catalog/data/canonical_events.json" in names
+    assert not [n for n in names if n.startswith(("boto3/", "botocore/", "ciswatch_cli/", "tests/", "moto/"))]
+
+
+SMOKE = """
+import json, sys
+import app
+
+class Context:
+    function_name = "ciswatch-prod-daily_audit"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:ciswatch-prod-daily_audit"
+    aws_request_id = "smoke-test-1"
+    log_group_name = "/aws/lambda/ciswatch-prod-daily_audit"
+    log_stream_name = "smoke"
+    def get_remaining_time_in_millis(self):
+        return 600000
+
+event = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+         "time": "2026-11-27T06:00:00Z", "region": "ap-northeast-1", "resources": ["arn:aws:events:ap-northeast-1:123456789012:rule/daily"], "detail": {}}
+third_party = sorted({m.split(".")[0] for m in sys.modules} & {"moto", "chalice_cli", "pytest", "flask", "ciswatch_cli"})
+result = app.daily_audit(event, Context())
+print("RESULT " + json.dumps({"run": result, "unexpected_modules": third_party}))
+"""
+
+
+def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, account, moto_url, tmp_path):
+    account.trail(region=HOME, log_group="CloudTrail/DefaultLogGroup")
+    account.key(HOME, rotation=False)
+    from chalicelib.state.table import create_table
+
+    create_table(account.client("dynamodb", HOME), "smoke-findings")
+    topic = account.topic(HOME, name="smoke-digest", subscribe=None)
+    queue = account.sqs_subscriber(topic, HOME)
+
+    code = tmp_path / "task"
+    zipfile.ZipFile(packaged / "deployment.zip").extractall(code)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    site = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "boto3").exists())
+    for name in RUNTIME_PACKAGES:
+        src = site / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, runtime / name)
+    (code / "smoke.py").write_text(SMOKE)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{code}{os.pathsep}{runtime}",
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": HOME,
+        "AWS_REGION": HOME,
+        "CISWATCH_TABLE": "smoke-findings",
+        "CISWATCH_TOPIC_ARN": topic,
+        "CISWATCH_REGIONS": HOME,
+        "POWERTOOLS_SERVICE_NAME": "ciswatch",
+        "AWS_LAMBDA_FUNCTION_NAME": "ciswatch-prod-daily_audit",
+    }
+    # -S: no site-packages at all; the zip and the runtime's boto3 are the only code besides the standard library.
+    interpreter = shutil.which("python3.12") or sys.executable  # the runtime resources.json pins, when installed
+    proc = subprocess.run(
+        [interpreter, "-S", str(code / "smoke.py")], cwd=code, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+    body = json.loads(line[len("RESULT ") :])
+    assert body["unexpected_modules"] == []
+    run = body["run"]
+    assert run["baseline"] is True and run["notification"]["published"] is True and run["counts"]["FAIL"] == 17
+    items = account.client("dynamodb", HOME).scan(TableName="smoke-findings", Select="COUNT")["Count"]
+    assert items >= 17
+    assert account.client("sqs", HOME).receive_message(QueueUrl=queue).get("Messages")
