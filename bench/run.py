@@ -85,8 +85,52 @@ def bench_cli_start(runs: int = 7) -> dict:
     }
 
 
+def bench_cold_start(runs: int = 7) -> dict:
+    """Time to import app.py (the Lambda's init phase) in a fresh interpreter."""
+    code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(runs + 1):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        times.append(float(out.strip().splitlines()[-1]))
+    times = times[1:]
+    return {
+        "import_app_s_median": round(statistics.median(times), 3),
+        "min": round(min(times), 3),
+        "max": round(max(times), 3),
+    }
+
+
+def bench_package() -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "chalice"),
+                "package",
+                "--stage",
+                "prod",
+                "--merge-template",
+                "resources.json",
+                out,
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        size = (Path(out) / "deployment.zip").stat().st_size
+    return {"deployment_zip_bytes": size, "deployment_zip_mib": round(size / 2**20, 2)}
+
+
 def main() -> int:
-    results = {"pattern_evaluation": bench_patterns(), "cli_start": bench_cli_start()}
+    results = {
+        "pattern_evaluation": bench_patterns(),
+        "cli_start": bench_cli_start(),
+        "cold_start": bench_cold_start(),
+        "package": bench_package(),
+    }
     extra = os.environ.get("CISWATCH_BENCH_SKIP_AUDIT") != "1"
     if extra:
         try:

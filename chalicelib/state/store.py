@@ -60,6 +60,7 @@ class Usage:
     calls: int = 0
     conflicts: int = 0
     unprocessed_retries: int = 0
+    estimated_write_units: int = 0  # from item sizes: what on-demand DynamoDB would bill (1 unit per KB)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, response: dict, written: int = 0, read: int = 0) -> None:
@@ -88,7 +89,13 @@ class Usage:
             "calls": self.calls,
             "conflicts": self.conflicts,
             "unprocessed_retries": self.unprocessed_retries,
+            "estimated_write_units": self.estimated_write_units,
         }
+
+    def estimate(self, items) -> None:
+        units = sum(-(-_item_size(i) // 1024) for i in items)
+        with self._lock:
+            self.estimated_write_units += units
 
 
 @dataclass
@@ -163,6 +170,7 @@ class StateStore:
     def _batch_put(self, items: list[dict]) -> None:
         """BatchWriteItem in chunks of 25; UnprocessedItems are retried with backoff."""
         for i in range(0, len(items), 25):
+            self.usage.estimate(items[i : i + 25])
             pending = [{"PutRequest": {"Item": to_item(it)}} for it in items[i : i + 25]]
             attempt = 0
             while pending:
@@ -336,11 +344,13 @@ class StateStore:
                 "reason": "the resource no longer exists",
             }
         put = {"TableName": self.table, "Item": to_item(new_item), **condition}
+        self.usage.estimate([new_item])
         if not change:
             resp = self.db.put_item(ReturnConsumedCapacity="TOTAL", **put)
             self.usage.add(resp, written=1)
             return None
         transition = self._transition_item(new_item, f, change, run_id, at)
+        self.usage.estimate([transition, new_item])  # transactions cost twice
         resp = self.db.transact_write_items(
             TransactItems=[
                 {"Put": put},
@@ -472,6 +482,11 @@ class StateStore:
             KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
             ExpressionAttributeValues=to_item({":pk": self.pk, ":t": "TRANSITION#"}),
         )
+
+
+def _item_size(item: dict) -> int:
+    """DynamoDB's item size: attribute names plus values, approximated by their JSON text."""
+    return sum(len(k) + len(json.dumps(v, default=str)) for k, v in item.items())
 
 
 def _brief(f: Finding) -> dict:
