@@ -25,34 +25,54 @@ def banner(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}")
 
 
-def seed_story_account(acct: MotoAccount) -> dict:
-    trail = acct.trail(name="main", region=HOME, log_group="CloudTrail/DefaultLogGroup")
-    keys = {
-        "app-data": acct.key(HOME, rotation=True, alias="alias/app-data"),
-        "legacy-billing": acct.key(HOME, rotation=False, alias="alias/legacy-billing"),
-        "reports-eu": acct.key("eu-west-1", rotation=False, alias="alias/reports-eu"),
-        "signing": acct.key(HOME, spec="RSA_2048", alias="alias/signing"),
-        "webhook-hmac": acct.key(HOME, spec="HMAC_256", alias="alias/webhook-hmac"),
-        "imported": acct.key(HOME, origin="EXTERNAL", alias="alias/byok"),
-        "aws/lambda": acct.aws_managed_key(HOME, "lambda", rotation_reads=False),
-    }
-    return {"trail": trail, "keys": keys}
+def seed_story_account(acct: MotoAccount) -> None:
+    acct.trail(name="main", region=HOME, log_group="CloudTrail/DefaultLogGroup")
+    acct.key(HOME, rotation=True, alias="alias/app-data")
+    acct.key(HOME, rotation=False, alias="alias/legacy-billing")
+    acct.key("eu-west-1", rotation=False, alias="alias/reports-eu")
+    acct.key(HOME, spec="RSA_2048", alias="alias/signing")
+    acct.key(HOME, spec="HMAC_256", alias="alias/webhook-hmac")
+    acct.key(HOME, origin="EXTERNAL", alias="alias/byok")
+    acct.aws_managed_key(HOME, "lambda", rotation_reads=False)  # what a Lambda deployment creates
 
 
-def apply_fix(acct: MotoAccount, seeded: dict, benchmark: str) -> list[str]:
-    """Until `ciswatch remediate` exists, the demo applies the documented fix through the API."""
-    log_group = seeded["trail"]["log_group"]
-    topic = acct.topic(HOME, name="cis-alarms", subscribe="email")
-    done = [f"created SNS topic {topic} with a confirmed email subscriber"]
-    acct.monitor_all(HOME, log_group, topic, benchmark=benchmark)
-    done.append(
-        f"added {len(catalog.monitoring_controls(benchmark))} metric filters on {log_group} and one alarm per filter -> {topic}"
-    )
-    for name in ("legacy-billing", "reports-eu"):
-        region = HOME if name == "legacy-billing" else "eu-west-1"
-        acct.client("kms", region).enable_key_rotation(KeyId=seeded["keys"][name])
-        done.append(f"enabled rotation on customer key alias/{name} ({region})")
-    return done
+def fix_with_remediate(url: str) -> None:
+    """The fix is ciswatch's own: the template it would deploy, then `ciswatch remediate --apply --yes`."""
+    import contextlib
+    import io
+
+    from .main import main as cli
+
+    template = io.StringIO()
+    with contextlib.redirect_stdout(template):
+        cli(
+            ["remediate", "--endpoint-url", url, "--format", "cloudformation", "--notify-email", "security@example.com"]
+        )
+    lines = template.getvalue().splitlines()
+    print(f"  $ ciswatch remediate --format cloudformation   ({len(lines)} lines; the head and the first filter:)")
+    shown = [line for line in lines if line.startswith("#")][:8]
+    first_filter = next(i for i, line in enumerate(lines) if "AWS::Logs::MetricFilter" in line)
+    shown += ["  ..."] + lines[first_filter - 2 : first_filter + 9] + ["  ..."]
+    for line in shown:
+        print(f"  | {line}")
+    print("\n  $ ciswatch remediate --apply --yes --notify-email security@example.com")
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log):
+        result = io.StringIO()
+        with contextlib.redirect_stdout(result):
+            cli(["remediate", "--endpoint-url", url, "--apply", "--yes", "--notify-email", "security@example.com"])
+    steps = [
+        line for line in log.getvalue().splitlines() if line.startswith(("applied:", "already", "skipped", "FAILED"))
+    ]
+    kinds: dict = {}
+    for line in steps:
+        kinds.setdefault(line.split(":")[0], []).append(line.split(":", 1)[1].strip())
+    for what, items in kinds.items():
+        print(
+            f"  {what}: {len(items)} step(s): {', '.join(i.split(' [')[0] for i in items[:6])}{' ...' if len(items) > 6 else ''}"
+        )
+    for line in result.getvalue().splitlines():
+        print(f"  {line}")
 
 
 def pattern_showcase() -> None:
@@ -150,7 +170,7 @@ def main() -> int:
         use_endpoint(url)
         acct = MotoAccount(url)
         banner(f"ciswatch demo: the origin story (moto server on {url.split('//')[1]})")
-        seeded = seed_story_account(acct)
+        seed_story_account(acct)
         print(
             "Seeded account 123456789012: multi-Region trail 'main' homed in ap-northeast-1, delivering to CloudWatch Logs\n"
             "(CloudTrail/DefaultLogGroup), no metric filters, alarms or topics. KMS: customer keys app-data (rotating),\n"
@@ -181,9 +201,8 @@ def main() -> int:
         print(f"  transitions recorded: {second['transitions']}")
         show_digest(acct, queue, digest_topic)
 
-        banner(f"3. Fix, once, in {HOME} (the trail's home region)")
-        for line in apply_fix(acct, seeded, benchmark):
-            print(f"  {line}")
+        banner(f"3. Fix it, once, in {HOME} (the trail's home region) - ciswatch remediate")
+        fix_with_remediate(url)
 
         banner("4. Day 3: audit again")
         third = run_audit(settings)

@@ -36,10 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--json", action="store_true")
 
     from .audit_cmd import add_audit_parser
+    from .remediate_cmd import add_parser as add_remediate_parser
     from .state_cmd import add_parsers
 
     add_audit_parser(sub)
     add_parsers(sub)
+    add_remediate_parser(sub)
     return parser
 
 
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import state_cmd
 
             return state_cmd.run_setup_table(args)
+        if args.command == "remediate":
+            from . import remediate_cmd
+
+            return remediate_cmd.run(args)
         if args.command == "history":
             from . import state_cmd
 

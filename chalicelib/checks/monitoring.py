@@ -74,7 +74,11 @@ def _chains(snapshot, ctl, benchmark):
     if trails.get("error"):
         err = trails["error"]
         yield Chain(
-            "trail", ERROR, f"could not list trails: {_call(err)}", region=trails.get("region"), evidence={"error": err}
+            "trail",
+            ERROR,
+            f"could not list trails: {_call(err)}",
+            region=trails.get("region"),
+            evidence={"error": err, "problem": "trails_unreadable"},
         )
         return
     items = trails.get("items") or []
@@ -82,7 +86,13 @@ def _chains(snapshot, ctl, benchmark):
     if not multi:
         single = ", ".join(f"{t['name']} ({t['home_region']})" for t in items)
         reason = "no multi-Region CloudTrail trail" + (f"; single-Region trails only: {single}" if single else "")
-        yield Chain("trail", FAIL, reason, _fix_trail(), evidence={"trails": [t["arn"] for t in items]})
+        yield Chain(
+            "trail",
+            FAIL,
+            reason,
+            _fix_trail(),
+            evidence={"trails": [t["arn"] for t in items], "problem": "no_multi_region_trail"},
+        )
         return
     for trail in multi:
         yield from _trail_chains(snapshot, trail, ctl, benchmark)
@@ -99,12 +109,17 @@ def _trail_chains(snapshot, trail, ctl, benchmark):
             f"monitored through organization trail {name} owned by account {trail['owner_account']}: "
             f"its log group, filters and alarms live there; audit that account",
             region=home,
-            evidence=ev,
+            evidence={**ev, "problem": "trail_in_other_account"},
         )
         return
     if not trail["log_group_arn"]:
         yield Chain(
-            "trail", FAIL, f"trail {name} does not deliver to CloudWatch Logs", _fix_trail_logs(name, home), home, ev
+            "trail",
+            FAIL,
+            f"trail {name} does not deliver to CloudWatch Logs",
+            _fix_trail_logs(name, home),
+            home,
+            {**ev, "problem": "trail_without_cloudwatch_logs"},
         )
         return
     lg_arn = trail["log_group_arn"]
@@ -117,12 +132,12 @@ def _trail_chains(snapshot, trail, ctl, benchmark):
             NOT_APPLICABLE,
             f"trail {name} delivers to log group {lg_arn} in account {owner}: audit that account",
             region=home,
-            evidence=ev,
+            evidence={**ev, "problem": "log_group_in_other_account"},
         )
         return
     problem = _trail_problem(trail, ctl)
     if problem:
-        yield Chain("trail", problem[0], problem[1], problem[2], home, ev)
+        yield Chain("trail", problem[0], problem[1], problem[2], home, {**ev, "problem": problem[3]})
         return
     yield from _filter_chains(snapshot, group, ctl, benchmark, ev)
 
@@ -130,11 +145,26 @@ def _trail_chains(snapshot, trail, ctl, benchmark):
 def _trail_problem(trail, ctl):
     name, home = trail["name"], trail["home_region"]
     if trail["status_error"]:
-        return ERROR, f"could not read the status of trail {name}: {_call(trail['status_error'])}", None
+        return (
+            ERROR,
+            f"could not read the status of trail {name}: {_call(trail['status_error'])}",
+            None,
+            "trail_status_unreadable",
+        )
     if not (trail["status"] or {}).get("IsLogging"):
-        return FAIL, f"trail {name} is not logging", _cmd("aws cloudtrail start-logging", name=name, region=home)
+        return (
+            FAIL,
+            f"trail {name} is not logging",
+            _cmd("aws cloudtrail start-logging", name=name, region=home),
+            "trail_not_logging",
+        )
     if trail["selectors_error"]:
-        return ERROR, f"could not read the event selectors of trail {name}: {_call(trail['selectors_error'])}", None
+        return (
+            ERROR,
+            f"could not read the event selectors of trail {name}: {_call(trail['selectors_error'])}",
+            None,
+            "selectors_unreadable",
+        )
     gap = selector_gap(trail["selectors"] or {}, ctl.event_sources)
     if gap:
         fix = _cmd(
@@ -143,7 +173,7 @@ def _trail_problem(trail, ctl):
             event_selectors='[{"ReadWriteType":"All","IncludeManagementEvents":true}]',
             region=home,
         )
-        return FAIL, f"trail {name} {gap}", fix
+        return FAIL, f"trail {name} {gap}", fix, "selectors_incomplete"
     return None
 
 
@@ -211,7 +241,7 @@ def _filter_chains(snapshot, group, ctl, benchmark, ev):
             f"could not list the metric filters of log group {lg}: {_call(group['error'])}",
             None,
             region,
-            ev,
+            {**ev, "problem": "filters_unreadable"},
         )
         return
     judged = []
@@ -240,7 +270,7 @@ def _filter_chains(snapshot, group, ctl, benchmark, ev):
             _no_filter_reason(group, judged, ctl, benchmark),
             _fix_filter(ctl, benchmark, group),
             region,
-            ev,
+            {**ev, "problem": "no_covering_filter", "log_group_name": group["name"]},
         )
         return
     for f, verdict, metric in candidates:
@@ -251,6 +281,8 @@ def _filter_chains(snapshot, group, ctl, benchmark, ev):
             "verdict": verdict.verdict,
             "strict": verdict.strict,
             "metric": f"{metric.get('metricNamespace')}/{metric.get('metricName')}",
+            "metric_name": metric.get("metricName"),
+            "metric_namespace": metric.get("metricNamespace"),
         }
         yield from _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, fev)
 
@@ -283,7 +315,12 @@ def _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, ev):
     alarms = snapshot["alarms"].get(region) or {"items": [], "error": None}
     if alarms["error"]:
         yield Chain(
-            "alarm", ERROR, f"could not list the alarms of {region}: {_call(alarms['error'])}", None, region, ev
+            "alarm",
+            ERROR,
+            f"could not list the alarms of {region}: {_call(alarms['error'])}",
+            None,
+            region,
+            {**ev, "problem": "alarms_unreadable"},
         )
         return
     name, ns = metric.get("metricName"), metric.get("metricNamespace")
@@ -293,19 +330,25 @@ def _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, ev):
         reason = f"no alarm on metric {ns}/{name} of filter {f.get('filterName')}"
         if same_name:
             reason += f" (alarm {same_name[0]} watches a metric named {name} in another namespace)"
-        yield Chain("alarm", FAIL, reason, _fix_alarm(ctl, region, name, ns), region, ev)
+        yield Chain("alarm", FAIL, reason, _fix_alarm(ctl, region, name, ns), region, {**ev, "problem": "no_alarm"})
         return
     for alarm in watching:
         aev = {**ev, "alarm": alarm.get("AlarmArn") or alarm.get("AlarmName")}
         problem = _alarm_problem(alarm, metric)
         if problem:
-            yield Chain("alarm", FAIL, problem[0], problem[1], region, aev)
+            code = "alarm_actions_disabled" if "actions disabled" in problem[0] else "alarm_not_sensible"
+            yield Chain("alarm", FAIL, problem[0], problem[1], region, {**aev, "problem": code})
             continue
         topics = [a for a in alarm.get("AlarmActions") or [] if a.split(":")[2:3] == ["sns"]]
         if not topics:
             fix = f"add an SNS topic with a confirmed subscriber to the AlarmActions of alarm {alarm['AlarmName']} ({region})"
             yield Chain(
-                "action", FAIL, f"alarm {alarm['AlarmName']} has no SNS topic in its alarm actions", fix, region, aev
+                "action",
+                FAIL,
+                f"alarm {alarm['AlarmName']} has no SNS topic in its alarm actions",
+                fix,
+                region,
+                {**aev, "problem": "no_sns_action"},
             )
             continue
         for topic_arn in topics:
@@ -359,7 +402,9 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
     topic_region, topic_account = parts[3], parts[4]
     cross = topic_account != account
     if topic is None:
-        return Chain("topic", ERROR, f"topic {topic_arn} was not read", None, region, ev)
+        return Chain(
+            "topic", ERROR, f"topic {topic_arn} was not read", None, region, {**ev, "problem": "topic_unreadable"}
+        )
     if topic["attributes_error"]:
         err = topic["attributes_error"]
         if err["code"] in ("NotFound", "NotFoundException"):
@@ -370,7 +415,7 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
                 f"alarm {alarm['AlarmName']} notifies topic {topic_arn}, which does not exist",
                 fix,
                 region,
-                ev,
+                {**ev, "problem": "topic_missing"},
             )
         if cross:
             return _complete(
@@ -379,7 +424,14 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
                 region,
                 ev,
             )
-        return Chain("topic", ERROR, f"could not read topic {topic_arn}: {_call(err)}", None, region, ev)
+        return Chain(
+            "topic",
+            ERROR,
+            f"could not read topic {topic_arn}: {_call(err)}",
+            None,
+            region,
+            {**ev, "problem": "topic_unreadable"},
+        )
     key_problem = _topic_key_problem(topic)
     if key_problem:
         status, reason = key_problem
@@ -391,7 +443,8 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
                 "kms:GenerateDataKey* and kms:Decrypt (or remove its encryption)"
             )
         )
-        return Chain("topic", status, reason, fix, region, ev)
+        code = "topic_key_unreadable" if status == ERROR else "topic_key_unusable"
+        return Chain("topic", status, reason, fix, region, {**ev, "problem": code})
     if topic["subscriptions_error"]:
         err = topic["subscriptions_error"]
         if cross:
@@ -402,7 +455,12 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
                 ev,
             )
         return Chain(
-            "subscriber", ERROR, f"could not list the subscriptions of {topic_arn}: {_call(err)}", None, region, ev
+            "subscriber",
+            ERROR,
+            f"could not list the subscriptions of {topic_arn}: {_call(err)}",
+            None,
+            region,
+            {**ev, "problem": "subscriptions_unreadable"},
         )
     subs = topic["subscriptions"] or []
     confirmed = [s for s in subs if (s.get("SubscriptionArn") or "").startswith("arn:")]
@@ -424,7 +482,14 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
             )
             + "  # then confirm from the inbox"
         )
-        return Chain("subscriber", FAIL, f"topic {topic_arn} has no confirmed subscription{pending}", fix, region, ev)
+        return Chain(
+            "subscriber",
+            FAIL,
+            f"topic {topic_arn} has no confirmed subscription{pending}",
+            fix,
+            region,
+            {**ev, "problem": "no_confirmed_subscription"},
+        )
     notes = []
     if topic_region != region:
         notes.append(f"topic is in {topic_region}, alarm in {region}")

@@ -1,0 +1,1 @@
+"""Remediation: the plan (pure) and its CloudFormation rendering."""

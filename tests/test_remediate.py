@@ -1,0 +1,327 @@
+"""`ciswatch remediate`: for each broken link and for the empty account, plan -> apply -> audit again.
+
+The affected controls PASS afterwards, nothing new FAILs (KMS included), a second apply changes
+nothing, and the CloudFormation rendering passes cfn-lint with a covering pattern for every control."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from chalicelib import catalog
+from chalicelib.checks.judge import judge
+from chalicelib.pipeline import audit
+from chalicelib.remediation.plan import make_plan, pattern_for
+from chalicelib.settings import Settings
+from ciswatch_cli.main import main
+from ciswatch_cli.remediate_apply import apply_plan
+
+HOME = "ap-northeast-1"
+LG = "CloudTrail/DefaultLogGroup"
+EMAIL = "security@example.com"
+
+
+def _monitored(account, skip=(), **trail_kwargs):
+    account.trail(region=HOME, log_group=LG, **trail_kwargs)
+    topic = account.topic(HOME)
+    account.monitor_all(HOME, LG, topic, skip=skip)
+    return topic
+
+
+def empty(account):
+    account.key(HOME, rotation=False, alias="alias/legacy")
+
+
+def single_region_trail(account):
+    account.trail(name="local", region=HOME, multi_region=False)
+
+
+def not_logging(account):
+    _monitored(account, logging_on=False)
+
+
+def write_only(account):
+    _monitored(account, selectors="WriteOnly")
+
+
+def advanced_write_only(account):
+    _monitored(account, selectors="advanced-write-only")
+
+
+def no_cloudwatch_logs(account):
+    account.trail(region=HOME, log_group=None)
+
+
+def no_filters(account):
+    account.trail(region=HOME, log_group=LG)
+
+
+def filter_misses_an_event(account):
+    topic = _monitored(account, skip=("cloudtrail_config_changes",))
+    account.monitor(
+        "cloudtrail_config_changes",
+        HOME,
+        LG,
+        topic,
+        pattern="{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) }",
+    )
+
+
+def filter_without_alarm(account):
+    topic = _monitored(account, skip=("nacl_changes",))
+    account.monitor("nacl_changes", HOME, LG, topic, alarm=False)
+
+
+def namespace_mismatch(account):
+    topic = _monitored(account, skip=("nacl_changes",))
+    account.monitor("nacl_changes", HOME, LG, topic, alarm_namespace="LogMetrics")
+
+
+def actions_disabled(account):
+    topic = _monitored(account, skip=("vpc_changes",))
+    account.monitor("vpc_changes", HOME, LG, topic, actions_enabled=False)
+
+
+def average_statistic(account):
+    topic = _monitored(account, skip=("vpc_changes",))
+    account.monitor("vpc_changes", HOME, LG, topic, statistic="Average")
+
+
+def no_sns_action(account):
+    account.trail(region=HOME, log_group=LG)
+    account.monitor_all(HOME, LG, None)
+
+
+def topic_deleted(account):
+    topic = _monitored(account)
+    account.client("sns", HOME).delete_topic(TopicArn=topic)
+
+
+def topic_aws_managed_key(account):
+    account.trail(region=HOME, log_group=LG)
+    account.monitor_all(HOME, LG, account.topic(HOME, kms_key="alias/aws/sns"))
+
+
+def topic_key_without_cloudwatch(account):
+    kms = account.client("kms", HOME)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key)
+    account.trail(region=HOME, log_group=LG)
+    account.monitor_all(HOME, LG, account.topic(HOME, kms_key=key))
+
+
+def topic_without_subscriber(account):
+    account.trail(region=HOME, log_group=LG)
+    account.monitor_all(HOME, LG, account.topic(HOME, subscribe=None))
+
+
+def key_not_rotating(account):
+    _monitored(account)
+    account.key(HOME, rotation=False)
+    account.key("eu-west-1", rotation=False)
+    account.aws_managed_key(HOME, "lambda", rotation_reads=False)
+
+
+SCENARIOS = [
+    empty,
+    single_region_trail,
+    not_logging,
+    write_only,
+    advanced_write_only,
+    no_cloudwatch_logs,
+    no_filters,
+    filter_misses_an_event,
+    filter_without_alarm,
+    namespace_mismatch,
+    actions_disabled,
+    average_statistic,
+    no_sns_action,
+    topic_deleted,
+    topic_aws_managed_key,
+    topic_key_without_cloudwatch,
+    topic_without_subscriber,
+    key_not_rotating,
+]
+
+
+def settings(moto_url, benchmark="5.0.0"):
+    return Settings(benchmark=benchmark, regions=(HOME, "eu-west-1"), endpoint_url=moto_url)
+
+
+def plan_and_apply(moto_url, benchmark="5.0.0", style="strict"):
+    before = audit(settings(moto_url, benchmark))
+    plan = make_plan(before.snapshot, before.findings, benchmark, style=style, notify_email=EMAIL, home_region=HOME)
+    outcome = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=True, log=lambda line: None)
+    after = audit(settings(moto_url, benchmark))
+    return before, plan, outcome, after
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
+def test_plan_apply_audit_turns_green_and_a_second_apply_is_a_no_op(account, moto_url, scenario):
+    scenario(account)
+    before, plan, outcome, after = plan_and_apply(moto_url)
+    assert outcome["failed"] == []
+    assert [f for f in before.findings if f.status == "FAIL"], "the scenario starts broken"
+    assert not [(f.control, f.resource, f.reason) for f in after.findings if f.status == "FAIL"]
+    assert not [f for f in after.findings if f.status == "ERROR"]
+    assert plan.unresolved == [], "the plan's own simulation predicted green"
+    for f in before.findings:
+        if f.status == "FAIL":
+            same = [g for g in after.findings if g.finding_id == f.finding_id]
+            assert same and same[0].status == "PASS", (f.control, same[0].status if same else None)
+    again = make_plan(after.snapshot, after.findings, "5.0.0", notify_email=EMAIL, home_region=HOME)
+    assert again.steps == []
+    second = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=True, log=lambda line: None)
+    assert second["applied"] == [] and second["failed"] == []
+
+
+def test_changes_need_yes(account, moto_url):
+    actions_disabled(account)
+    account.key(HOME, rotation=False)
+    before = audit(settings(moto_url))
+    plan = make_plan(before.snapshot, before.findings, "5.0.0", home_region=HOME)
+    assert {s.kind for s in plan.changes} == {"enable_alarm_actions", "enable_key_rotation"}
+    outcome = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=False, log=lambda line: None)
+    assert len(outcome["skipped"]) == 2 and outcome["applied"] == []
+    assert {f.control for f in audit(settings(moto_url)).findings if f.status == "FAIL"} == {
+        "vpc_changes",
+        "kms_key_rotation",
+    }
+
+
+def test_errors_are_not_fixed_blindly(account, moto_url):
+    no_filters(account)
+    before = audit(settings(moto_url))
+    snapshot = json.loads(json.dumps(before.snapshot))
+    group = next(iter(snapshot["log_groups"].values()))
+    group["filters"], group["error"] = (
+        None,
+        {
+            "service": "logs",
+            "operation": "DescribeMetricFilters",
+            "region": HOME,
+            "resource": None,
+            "code": "AccessDeniedException",
+            "message": "denied",
+        },
+    )
+    from chalicelib.checks import run_checks
+
+    plan = make_plan(snapshot, run_checks(snapshot, "5.0.0"), "5.0.0", home_region=HOME)
+    assert plan.steps == [] and any("could not be checked" in n and "DescribeMetricFilters" in n for n in plan.notes)
+
+
+def _lint(path: Path):
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("style", ["strict", "complete"])
+def test_cloudformation_for_the_empty_account_lints_and_covers(account, moto_url, tmp_path, capsys, style):
+    empty(account)
+    out = tmp_path / "remediation.yaml"
+    code = main(
+        [
+            "remediate",
+            "--endpoint-url",
+            moto_url,
+            "--regions",
+            HOME,
+            "--format",
+            "cloudformation",
+            "--style",
+            style,
+            "--output",
+            str(out),
+        ]
+    )
+    assert code == 1  # there is something to do
+    _lint(out)
+    import yaml
+
+    template = yaml.safe_load(out.read_text())
+    filters = {
+        r["Properties"]["FilterName"]: r["Properties"]["FilterPattern"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Logs::MetricFilter"
+    }
+    assert len(filters) == 15
+    for ctl in catalog.monitoring_controls("5.0.0"):
+        verdict = judge(ctl.id, filters[f"ciswatch-{ctl.id}"], "5.0.0")
+        assert verdict.verdict == "covers", ctl.id
+        if style == "strict":
+            assert verdict.strict, ctl.id
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert {
+        "AWS::CloudTrail::Trail",
+        "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::Logs::LogGroup",
+        "AWS::IAM::Role",
+        "AWS::SNS::Topic",
+        "AWS::KMS::Key",
+        "AWS::SNS::Subscription",
+        "AWS::CloudWatch::Alarm",
+    } <= types
+    assert "AWS::Lambda::Function" not in types
+    key = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    text = out.read_text()
+    assert "aws kms enable-key-rotation" in text  # the existing key's change is listed, not templated
+
+
+def test_cloudformation_for_a_partly_broken_account_lints(account, moto_url, tmp_path):
+    topic_aws_managed_key(account)
+    out = tmp_path / "remediation.yaml"
+    assert (
+        main(
+            [
+                "remediate",
+                "--endpoint-url",
+                moto_url,
+                "--regions",
+                HOME,
+                "--format",
+                "cloudformation",
+                "--output",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    _lint(out)
+    import yaml
+
+    template = yaml.safe_load(out.read_text())
+    assert not [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::MetricFilter"
+    ]  # the filters exist already
+    alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) == 15 and all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+@pytest.mark.parametrize("benchmark", catalog.benchmarks())
+@pytest.mark.parametrize("style", ["strict", "complete"])
+def test_every_generated_pattern_covers_under_every_version(benchmark, style):
+    for ctl in catalog.monitoring_controls(benchmark):
+        pattern, note = pattern_for(ctl.id, benchmark, style)
+        verdict = judge(ctl.id, pattern, benchmark)
+        assert verdict.verdict == "covers", (benchmark, ctl.id, style)
+        if style == "strict":
+            assert verdict.strict or note, (benchmark, ctl.id)
+
+
+def test_the_broken_cis_text_is_corrected_with_a_reason():
+    pattern, note = pattern_for("unauthorized_api_calls", "1.4.0", "strict")
+    assert judge("unauthorized_api_calls", pattern, "1.4.0").verdict == "covers" and "corrected" in note
+
+
+def test_cli_usage_errors(capsys):
+    assert main(["remediate", "--yes"]) == 2
+    assert main(["remediate", "--apply", "--snapshot", "x.json"]) == 2
+    assert main(["remediate", "--notify-email", "nobody"]) == 2
