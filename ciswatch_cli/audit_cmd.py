@@ -38,15 +38,52 @@ def parse_regions(text: str | None) -> tuple[str, ...]:
     return regions
 
 
-def run(args) -> int:
+def resolve_benchmark_arg(value: str | None) -> str:
     from chalicelib import catalog
-    from chalicelib.inventory.snapshot import SnapshotError, load_snapshot, save_snapshot
+
+    try:
+        return catalog.resolve_benchmark(value)
+    except catalog.CatalogError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def judge_snapshot_file(path: str, benchmark: str):
+    from chalicelib.inventory.snapshot import SnapshotError, load_snapshot
     from chalicelib.pipeline import judge_snapshot
 
     try:
-        benchmark = catalog.resolve_benchmark(args.benchmark)
-    except catalog.CatalogError as exc:
+        return judge_snapshot(load_snapshot(path), benchmark)
+    except SnapshotError as exc:
         raise UsageError(str(exc)) from None
+
+
+def endpoint_of(args) -> str | None:
+    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def settings_from_args(args, benchmark: str, regions: tuple, **extra):
+    from chalicelib.settings import Settings
+
+    return Settings.from_env().with_(
+        benchmark=benchmark, regions=regions, endpoint_url=endpoint_of(args), profile=args.profile, **extra
+    )
+
+
+def write_output(text: str, path: str | None) -> None:
+    if not path:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def run(args) -> int:
+    from chalicelib.inventory.snapshot import save_snapshot
+
+    benchmark = resolve_benchmark_arg(args.benchmark)
     regions = parse_regions(args.regions)
     if args.topic_arn and not args.table:
         raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
@@ -54,10 +91,7 @@ def run(args) -> int:
         raise UsageError("--table records live audits only; --snapshot judges offline")
     run = None
     if args.snapshot:
-        try:
-            result = judge_snapshot(load_snapshot(args.snapshot), benchmark)
-        except SnapshotError as exc:
-            raise UsageError(str(exc)) from None
+        result = judge_snapshot_file(args.snapshot, benchmark)
     else:
         result, run = _live_audit(args, benchmark, regions)
         if args.save_snapshot:
@@ -81,16 +115,8 @@ def exit_code(result) -> int:
 def _live_audit(args, benchmark, regions):
     from chalicelib.inventory.collect import InventoryAbort
     from chalicelib.pipeline import run_audit
-    from chalicelib.settings import Settings
 
-    settings = Settings.from_env().with_(
-        benchmark=benchmark,
-        regions=regions,
-        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
-        profile=args.profile,
-        table=args.table,
-        topic_arn=args.topic_arn,
-    )
+    settings = settings_from_args(args, benchmark, regions, table=args.table, topic_arn=args.topic_arn)
     try:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -156,11 +182,4 @@ def _emit(result, args, run=None) -> None:
 
         colour = not args.no_color and not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         text = render_table(result, colour=colour)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output)

@@ -5,6 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+from .audit_cmd import (
+    endpoint_of,
+    judge_snapshot_file,
+    parse_regions,
+    resolve_benchmark_arg,
+    settings_from_args,
+    write_output,
+)
 from .main import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
 
 
@@ -36,12 +44,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from chalicelib import catalog
-    from chalicelib.inventory.snapshot import SnapshotError, load_snapshot
-    from chalicelib.pipeline import judge_snapshot
     from chalicelib.remediation.plan import make_plan
-
-    from .audit_cmd import parse_regions
 
     if args.yes and not args.apply:
         raise UsageError("--yes goes with --apply")
@@ -49,18 +52,9 @@ def run(args) -> int:
         raise UsageError("--apply works on the live account, not on a saved --snapshot")
     if args.notify_email and "@" not in args.notify_email:
         raise UsageError(f"--notify-email: not an email address: {args.notify_email!r}")
-    try:
-        benchmark = catalog.resolve_benchmark(args.benchmark)
-    except catalog.CatalogError as exc:
-        raise UsageError(str(exc)) from None
+    benchmark = resolve_benchmark_arg(args.benchmark)
     regions = parse_regions(args.regions)
-    if args.snapshot:
-        try:
-            result = judge_snapshot(load_snapshot(args.snapshot), benchmark)
-        except SnapshotError as exc:
-            raise UsageError(str(exc)) from None
-    else:
-        result = _audit(args, benchmark, regions)
+    result = judge_snapshot_file(args.snapshot, benchmark) if args.snapshot else _audit(args, benchmark, regions)
     plan = make_plan(
         result.snapshot,
         result.findings,
@@ -71,7 +65,7 @@ def run(args) -> int:
         home_region=(regions[0] if regions else None),
     )
     if not args.apply:
-        _write(render(plan, args.format), args.output)
+        write_output(render(plan, args.format), args.output)
         return EXIT_FAIL if plan.steps else EXIT_OK
     from .remediate_apply import apply_plan
 
@@ -80,7 +74,7 @@ def run(args) -> int:
     outcome = apply_plan(
         plan,
         session,
-        endpoint_url=_endpoint(args),
+        endpoint_url=endpoint_of(args),
         include_changes=args.yes,
         log=lambda line: print(line, file=sys.stderr),
     )
@@ -93,16 +87,12 @@ def run(args) -> int:
         "failed": outcome["failed"],
         "after": after.summary,
     }
-    _write(json.dumps(summary, indent=2) + "\n" if args.format == "json" else _apply_text(outcome, after), args.output)
+    write_output(
+        json.dumps(summary, indent=2) + "\n" if args.format == "json" else _apply_text(outcome, after), args.output
+    )
     if outcome["failed"]:
         return EXIT_ERROR
     return EXIT_FAIL if after.summary["FAIL"] else EXIT_OK
-
-
-def _endpoint(args):
-    import os
-
-    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def _session(args):
@@ -116,13 +106,9 @@ def _audit(args, benchmark, regions):
 
     from chalicelib.inventory.collect import InventoryAbort
     from chalicelib.pipeline import audit
-    from chalicelib.settings import Settings
 
-    settings = Settings.from_env().with_(
-        benchmark=benchmark, regions=regions, endpoint_url=_endpoint(args), profile=args.profile
-    )
     try:
-        return audit(settings)
+        return audit(settings_from_args(args, benchmark, regions))
     except (InventoryAbort, BotoCoreError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -166,14 +152,3 @@ def _apply_text(outcome, after) -> str:
         f"audit after applying: PASS {s['PASS']}, FAIL {s['FAIL']}, WARNING {s['WARNING']}, ERROR {s['ERROR']}, N/A {s['NOT_APPLICABLE']}"
     )
     return "\n".join(lines) + "\n"
-
-
-def _write(text: str, path: str | None) -> None:
-    if path:
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)

@@ -30,33 +30,22 @@ def split_columns(message: str) -> list[str]:
 
 
 def _cond_test(cond):
-    from .evaluator import text_glob
+    from .evaluator import NUMERIC_OPS, text_glob
 
     value, op = cond.value, cond.op
     if isinstance(value, Num):
-        number = value.value
-        ops = {
-            "=": lambda a: a == number,
-            "!=": lambda a: a != number,
-            "<": lambda a: a < number,
-            "<=": lambda a: a <= number,
-            ">": lambda a: a > number,
-            ">=": lambda a: a >= number,
-        }
-        compare = ops[op]
+        compare, number = NUMERIC_OPS[op], value.value
 
         def number_test(text):
             try:
-                return compare(float(text))
+                return compare(float(text), number)
             except ValueError:
                 return False
 
         return number_test
-    if isinstance(value, Regex):
-        search = compile_regex(value.body)
-        return (lambda text: search(text)) if op == "=" else (lambda text: not search(text))
-    glob = text_glob(value.text)
-    return (lambda text: glob(text)) if op == "=" else (lambda text: not glob(text))
+    match = compile_regex(value.body) if isinstance(value, Regex) else text_glob(value.text)
+    positive = op == "="
+    return lambda text: match(text) == positive
 
 
 def _field_test(fld: Field):

@@ -7,6 +7,7 @@ their original text, because a quoted value is compared with the text of a JSON 
 from __future__ import annotations
 
 import json
+import operator
 from collections import defaultdict
 
 from .ast import (
@@ -254,48 +255,37 @@ def _compile_multi_getter(steps):
     return get_all
 
 
-def _value_test(op: str, value):
-    """A predicate over one selected JSON value; objects, arrays, null and booleans never compare."""
-    if isinstance(value, Regex):
-        search = compile_regex(value.body)
-        positive = op == "="
+NUMERIC_OPS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
-        def regex_test(v):
-            t = type(v)
-            if t is str:
-                return search(v) == positive
-            if t is JsonNumber:
-                return search(v.text) == positive
-            return False
 
-        return regex_test
-    if isinstance(value, Num):
-        number = value.value
-        compare = {
-            "=": lambda a: a == number,
-            "!=": lambda a: a != number,
-            "<": lambda a: a < number,
-            "<=": lambda a: a <= number,
-            ">": lambda a: a > number,
-            ">=": lambda a: a >= number,
-        }[op]
+def _on_text(match, positive: bool):
+    """A predicate over a JSON string, or a JSON number's text; anything else never compares."""
 
-        def number_test(v):
-            return type(v) is JsonNumber and compare(v)
-
-        return number_test
-    glob = text_glob(value.text)
-    positive = op == "="
-
-    def string_test(v):
+    def test(v):
         t = type(v)
         if t is str:
-            return glob(v) == positive
+            return match(v) == positive
         if t is JsonNumber:
-            return glob(v.text) == positive
+            return match(v.text) == positive
         return False
 
-    return string_test
+    return test
+
+
+def _value_test(op: str, value):
+    """A predicate over one selected JSON value; objects, arrays, null and booleans never compare."""
+    if isinstance(value, Num):
+        compare, number = NUMERIC_OPS[op], value.value
+        return lambda v: type(v) is JsonNumber and compare(v, number)
+    match = compile_regex(value.body) if isinstance(value, Regex) else text_glob(value.text)
+    return _on_text(match, op == "=")
 
 
 def text_glob(pattern: str):

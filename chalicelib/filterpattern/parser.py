@@ -209,26 +209,21 @@ class _JsonParser(_Scanner):
         return JsonPattern(expr)
 
     def or_expr(self):
-        items = [self.and_expr()]
-        while True:
-            self.skip_ws()
-            if self.peek(2) != "||":
-                break
-            self.pos += 2
-            self.skip_ws()
-            items.append(self.and_expr())
-        return _flatten(Or, items)
+        return self._joined("||", self.and_expr, Or)
 
     def and_expr(self):
-        items = [self.primary()]
+        return self._joined("&&", self.primary, And)
+
+    def _joined(self, operator: str, operand, kind):
+        items = [operand()]
         while True:
             self.skip_ws()
-            if self.peek(2) != "&&":
+            if self.peek(2) != operator:
                 break
             self.pos += 2
             self.skip_ws()
-            items.append(self.primary())
-        return _flatten(And, items)
+            items.append(operand())
+        return _flatten(kind, items)
 
     def primary(self):
         self.skip_ws()
