@@ -16,7 +16,7 @@ from .. import catalog
 from ..checks import run_checks
 from ..checks.monitoring import key_policy_allows_cloudwatch
 from ..findings import ERROR, FAIL, WARNING, Finding
-from ..inventory.snapshot import arn_parts, log_group_name
+from ..inventory.snapshot import arn_parts
 
 NAMESPACE = "CISBenchmark"
 PREFIX = "ciswatch"
@@ -630,7 +630,3 @@ def management_selectors(current: dict) -> dict:
 
 def _camel(control: str) -> str:
     return "".join(p.capitalize() for p in control.split("_"))
-
-
-def logical_log_group(arn: str) -> str:
-    return log_group_name(arn)
