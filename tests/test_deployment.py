@@ -96,6 +96,21 @@ def test_deployment_zip_leaves_boto3_to_the_runtime(packaged):
     assert not [n for n in names if n.startswith(("boto3/", "botocore/", "ciswatch_cli/", "tests/", "moto/"))]
 
 
+def _runtime_python(env: dict) -> str:
+    """Python 3.12 (the runtime resources.json pins) when one really runs here, else this interpreter."""
+    candidate = shutil.which("python3.12")
+    if candidate:
+        probe = subprocess.run(
+            [candidate, "-S", "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        if probe.returncode == 0:
+            return candidate
+    return sys.executable
+
+
 SMOKE = """
 import json, sys
 import app
