@@ -96,13 +96,14 @@ def test_deployment_zip_leaves_boto3_to_the_runtime(packaged):
     assert not [n for n in names if n.startswith(("boto3/", "botocore/", "ciswatch_cli/", "tests/", "moto/"))]
 
 
-def _runtime_python(env: dict) -> str:
-    """Python 3.12 (the runtime resources.json pins) when one really runs here, else this interpreter."""
+def _runtime_python(env: dict, cwd: Path) -> str:
+    """Python 3.12 (the runtime resources.json pins) when one really runs there, else this interpreter."""
     candidate = shutil.which("python3.12")
     if candidate:
         probe = subprocess.run(
             [candidate, "-S", "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
             env=env,
+            cwd=cwd,
             capture_output=True,
             timeout=60,
         )
@@ -167,7 +168,7 @@ def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, a
         "AWS_LAMBDA_FUNCTION_NAME": "ciswatch-prod-daily_audit",
     }
     # -S: no site-packages at all; the zip and the runtime's boto3 are the only code besides the standard library.
-    interpreter = shutil.which("python3.12") or sys.executable  # the runtime resources.json pins, when installed
+    interpreter = _runtime_python(env, code)
     proc = subprocess.run(
         [interpreter, "-S", str(code / "smoke.py")], cwd=code, env=env, capture_output=True, text=True, timeout=300
     )
