@@ -32,6 +32,7 @@ class _Item:
     pred: object = None
     lo: int = 1
     hi: int | None = 1  # None = unbounded
+    src: str = ""  # the atom as written: equal atoms repeated side by side can merge
 
 
 def check_regex(body: str, offset: int) -> None:
@@ -65,9 +66,29 @@ def _as_literal(branches):
     return "".join(out)
 
 
+def _merge_repeats(branch: list[_Item]) -> list[_Item]:
+    """`x*x*`, `x+x*`, ... are `x{lo,}`: one looping state instead of many (same matches, far less work)."""
+    out: list[_Item] = []
+    for item in branch:
+        prev = out[-1] if out else None
+        if (
+            prev
+            and item.kind == "char"
+            and prev.kind == "char"
+            and item.src
+            and item.src == prev.src
+            and item.hi is None
+            and prev.hi is None
+        ):
+            out[-1] = _Item("char", prev.pred, prev.lo + item.lo, None, prev.src)
+        else:
+            out.append(item)
+    return out
+
+
 def _compile_branches(body: str, offset: int) -> list[list[_Item]]:
     parser = _RegexParser(body, offset)
-    branches = parser.parse()
+    branches = [_merge_repeats(b) for b in parser.parse()]
     states = sum(_state_count(b) for b in branches)
     if states > MAX_STATES:
         raise FilterPatternError(
@@ -107,7 +128,9 @@ class _RegexParser:
                 raise self.error(
                     "parentheses are not supported in filter-pattern regular expressions; use \\x28 / \\x29"
                 )
+            start = self.pos
             item = self.atom()
+            item = _Item(item.kind, item.pred, item.lo, item.hi, self.body[start : self.pos])
             item = self.quantifier(item)
             branches[-1].append(item)
         for branch in branches:
@@ -249,7 +272,7 @@ class _RegexParser:
                 self.pos += 1  # lazy: same yes/no answer as greedy
             else:
                 raise self.error("multiple repetition operators in a row")
-        return _Item("char", item.pred, lo, hi)
+        return _Item("char", item.pred, lo, hi, item.src)
 
 
 # --- NFA ------------------------------------------------------------------------------------
