@@ -10,7 +10,8 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.remediation.plan import TAGS, topic_key_policy
+from chalicelib.checks.monitoring import ALARM_SETTINGS
+from chalicelib.remediation.plan import BUCKET_HARDENING, TAGS, topic_key_policy
 
 ROLE_PROPAGATION_ATTEMPTS = 10
 
@@ -96,18 +97,12 @@ class Applier:
             conf = {} if r == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": r}}
             s3.create_bucket(Bucket=p["bucket_name"], **conf)
             s3.put_public_access_block(
-                Bucket=p["bucket_name"],
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
+                Bucket=p["bucket_name"], PublicAccessBlockConfiguration=BUCKET_HARDENING["public_access_block"]
             )
             s3.put_bucket_encryption(
                 Bucket=p["bucket_name"],
                 ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": BUCKET_HARDENING["encryption"]}]
                 },
             )
             created = True
@@ -249,12 +244,7 @@ class Applier:
             AlarmDescription=f"CIS {self.plan.benchmark}: {p['control']} (created by ciswatch)",
             MetricName=p["metric_name"],
             Namespace=p["namespace"],
-            Statistic="Sum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
+            **ALARM_SETTINGS,
             ActionsEnabled=True,
             AlarmActions=[p["topic_arn"]],
             Tags=[

@@ -562,9 +562,25 @@ def test_cli_json_contract_and_exit_code(moto_url, account, capsys, tmp_path):
     assert code == 1 and offline["benchmark"] == "1.2.0" and len(offline["findings"]) == 14 + 2
 
 
-def test_cli_exit_codes_for_clean_and_errored_accounts(moto_url, complete, account, capsys):
+def test_cli_exit_codes_for_clean_and_errored_accounts(moto_url, complete, account, capsys, tmp_path):
     assert main(["audit", "--endpoint-url", moto_url, "--regions", HOME, "--format", "json"]) == 0
+    snap = json.loads(capsys.readouterr().out) and tmp_path / "snap.json"
+    assert main(["audit", "--endpoint-url", moto_url, "--regions", HOME, "--save-snapshot", str(snap)]) == 0
     capsys.readouterr()
+    # The same account, but the trails could not be listed: ERRORs and no FAIL is exit 3.
+    data = json.loads(snap.read_text())
+    data["trails"]["error"] = {
+        "service": "cloudtrail",
+        "operation": "DescribeTrails",
+        "region": HOME,
+        "resource": None,
+        "code": "AccessDeniedException",
+        "message": "denied",
+    }
+    snap.write_text(json.dumps(data))
+    assert main(["audit", "--snapshot", str(snap), "--format", "json"]) == 3
+    body = json.loads(capsys.readouterr().out)
+    assert body["summary"]["ERROR"] == MONITORING and body["summary"]["FAIL"] == 0
 
 
 @pytest.mark.parametrize(

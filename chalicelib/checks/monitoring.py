@@ -10,6 +10,7 @@ account) > FAIL (the deepest chain, with its first broken link and the fix).
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -617,30 +618,50 @@ def metric_name(ctl) -> str:
     return ctl.metric_name or ctl.id
 
 
-def _fix_filter(ctl, benchmark, group) -> str:
-    add_filter = _cmd(
+# The alarm CIS asks for: one event in five minutes fires it; quiet periods are not alarms.
+ALARM_SETTINGS = {
+    "Statistic": "Sum",
+    "Period": 300,
+    "EvaluationPeriods": 1,
+    "Threshold": 1,
+    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    "TreatMissingData": "notBreaching",
+}
+
+
+def filter_command(region, log_group, filter_name, pattern, metric, namespace) -> str:
+    return _cmd(
         "aws logs put-metric-filter",
-        region=group["region"],
-        log_group_name=group["name"],
-        filter_name=f"ciswatch-{ctl.id}",
-        filter_pattern=catalog.recommended_pattern(ctl.id, benchmark),
-        metric_transformations=f"metricName={metric_name(ctl)},metricNamespace={DEFAULT_NAMESPACE},metricValue=1",
+        region=region,
+        log_group_name=log_group,
+        filter_name=filter_name,
+        filter_pattern=pattern,
+        metric_transformations=f"metricName={metric},metricNamespace={namespace},metricValue=1",
     )
-    return add_filter + " && " + _fix_alarm(ctl, group["region"], metric_name(ctl), DEFAULT_NAMESPACE)
 
 
-def _fix_alarm(ctl, region, name, ns) -> str:
+def alarm_command(region, alarm_name, metric, namespace, topic_arn) -> str:
+    settings = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in ALARM_SETTINGS.items()}
     return _cmd(
         "aws cloudwatch put-metric-alarm",
         region=region,
-        alarm_name=f"ciswatch-{ctl.id}",
-        metric_name=name,
-        namespace=ns,
-        statistic="Sum",
-        period=300,
-        evaluation_periods=1,
-        threshold=1,
-        comparison_operator="GreaterThanOrEqualToThreshold",
-        treat_missing_data="notBreaching",
-        alarm_actions="<sns-topic-arn>",
+        alarm_name=alarm_name,
+        metric_name=metric,
+        namespace=namespace,
+        **settings,
+        alarm_actions=topic_arn,
     )
+
+
+def _fix_filter(ctl, benchmark, group) -> str:
+    name = f"ciswatch-{ctl.id}"
+    pattern = catalog.recommended_pattern(ctl.id, benchmark)
+    return (
+        filter_command(group["region"], group["name"], name, pattern, metric_name(ctl), DEFAULT_NAMESPACE)
+        + " && "
+        + _fix_alarm(ctl, group["region"], metric_name(ctl), DEFAULT_NAMESPACE)
+    )
+
+
+def _fix_alarm(ctl, region, name, ns) -> str:
+    return alarm_command(region, f"ciswatch-{ctl.id}", name, ns, "<sns-topic-arn>")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import catalog
 from ..checks import run_checks
-from ..checks.monitoring import key_policy_allows_cloudwatch
+from ..checks.monitoring import ALARM_SETTINGS, key_policy_allows_cloudwatch
 from ..findings import ERROR, FAIL, WARNING, Finding
 from ..inventory.snapshot import arn_parts
 
@@ -28,6 +28,16 @@ TRAIL_ROLE = "ciswatch-cloudtrail-to-logs"
 PLANNED_SUBSCRIPTION = ":ciswatch-planned-subscription"
 MAX_ROUNDS = 12
 TAGS = {"ciswatch:managed": "true"}
+# The trail bucket's settings, for the template and for --apply alike.
+BUCKET_HARDENING = {
+    "encryption": {"SSEAlgorithm": "AES256"},
+    "public_access_block": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+}
 
 
 @dataclass
@@ -391,15 +401,13 @@ class _Planner:
             )
         ):
             return
-        group["filters"] = [x for x in group["filters"] or [] if x.get("filterName") != name]
-        group["filters"].append(
-            {
-                "filterName": name,
-                "filterPattern": pattern,
-                "metricTransformations": [metric],
-                "logGroupName": group["name"],
-            }
-        )
+        new = {
+            "filterName": name,
+            "filterPattern": pattern,
+            "metricTransformations": [metric],
+            "logGroupName": group["name"],
+        }
+        group["filters"] = _replace_named(group["filters"], "filterName", new)
         self.plan.home_region = self.plan.home_region or group["region"]
 
     def _new_alarm(self, f, ev, why):
@@ -427,21 +435,18 @@ class _Planner:
             )
         ):
             return
-        alarms["items"] = [a for a in alarms["items"] or [] if a.get("AlarmName") != name]
-        alarms["items"].append(
+        alarms["items"] = _replace_named(
+            alarms["items"],
+            "AlarmName",
             {
                 "AlarmName": name,
                 "AlarmArn": self.arn("cloudwatch", region, f"alarm:{name}"),
                 "MetricName": metric_name,
                 "Namespace": namespace,
-                "Statistic": "Sum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 1.0,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                **ALARM_SETTINGS,
                 "ActionsEnabled": True,
                 "AlarmActions": [topic_arn],
-            }
+            },
         )
 
     def _fix_no_alarm(self, f, ev):
@@ -551,6 +556,11 @@ class _Planner:
             if self.plan.notify_email:
                 self._subscribe(arn, ["alarm topic"])
         return arn
+
+
+def _replace_named(items: list | None, key: str, new: dict) -> list:
+    """The list with any item of the same name replaced by ``new`` (what a put-by-name does)."""
+    return [x for x in items or [] if x.get(key) != new[key]] + [new]
 
 
 def _topic_record(arn: str) -> dict:

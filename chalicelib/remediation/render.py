@@ -6,7 +6,8 @@ import json
 import re
 import shlex
 
-from .plan import PREFIX, TAGS, Plan, Step, topic_key_policy
+from ..checks.monitoring import ALARM_SETTINGS, alarm_command, filter_command
+from .plan import BUCKET_HARDENING, PREFIX, TAGS, Plan, Step, topic_key_policy
 
 TAG_LIST = [{"Key": k, "Value": v} for k, v in TAGS.items()]
 
@@ -34,16 +35,9 @@ def step_command(step: Step) -> str:
             f"--cloud-watch-logs-role-arn arn:aws:iam::<account>:role/{p['role_name']} --region {r}"
         )
     if step.kind == "put_metric_filter":
-        return (
-            f"aws logs put-metric-filter --region {r} --log-group-name {q(p['log_group_name'])} --filter-name {q(p['filter_name'])} "
-            f"--filter-pattern {q(p['pattern'])} --metric-transformations metricName={p['metric_name']},metricNamespace={p['namespace']},metricValue=1"
-        )
+        return filter_command(r, p["log_group_name"], p["filter_name"], p["pattern"], p["metric_name"], p["namespace"])
     if step.kind == "put_metric_alarm":
-        return (
-            f"aws cloudwatch put-metric-alarm --region {r} --alarm-name {q(p['alarm_name'])} --metric-name {q(p['metric_name'])} "
-            f"--namespace {q(p['namespace'])} --statistic Sum --period 300 --evaluation-periods 1 --threshold 1 "
-            f"--comparison-operator GreaterThanOrEqualToThreshold --treat-missing-data notBreaching --alarm-actions {q(p['topic_arn'])}"
-        )
+        return alarm_command(r, p["alarm_name"], p["metric_name"], p["namespace"], p["topic_arn"])
     if step.kind == "subscribe":
         return f"aws sns subscribe --topic-arn {q(p['topic_arn'])} --protocol email --notification-endpoint {q(p['email'] or '<address>')} --region {r}"
     if step.kind == "create_topic_key":
@@ -152,12 +146,7 @@ def to_cloudformation(plan: Plan) -> str:
                 "AlarmDescription": f"CIS {plan.benchmark}: {p['control']} (created by ciswatch)",
                 "MetricName": p["metric_name"],
                 "Namespace": p["namespace"],
-                "Statistic": "Sum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 1,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
+                **ALARM_SETTINGS,
                 "ActionsEnabled": True,
                 "AlarmActions": [action],
                 "Tags": [*TAG_LIST, {"Key": "ciswatch:control", "Value": p["control"]}],
@@ -228,14 +217,11 @@ def _trail_resources(step: Step) -> dict:
             "Properties": {
                 "BucketName": p["bucket_name"],
                 "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": BUCKET_HARDENING["encryption"]}
+                    ]
                 },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
+                "PublicAccessBlockConfiguration": BUCKET_HARDENING["public_access_block"],
                 "VersioningConfiguration": {"Status": "Enabled"},
                 "Tags": TAG_LIST,
             },
