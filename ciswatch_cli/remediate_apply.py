@@ -11,7 +11,7 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.checks.monitoring import ALARM_SETTINGS
-from chalicelib.remediation.plan import BUCKET_HARDENING, TAGS, topic_key_policy
+from chalicelib.remediation.plan import BUCKET_HARDENING, TAGS, topic_key_policy, trail_bucket_policy
 
 ROLE_PROPAGATION_ATTEMPTS = 10
 
@@ -107,37 +107,9 @@ class Applier:
             )
             created = True
         trail_arn = f"arn:{self.plan.partition}:cloudtrail:{r}:{self.plan.account}:trail/{p['trail_name']}"
-        s3.put_bucket_policy(
-            Bucket=p["bucket_name"],
-            Policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "CloudTrailAclCheck",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "s3:GetBucketAcl",
-                            "Resource": f"arn:{self.plan.partition}:s3:::{p['bucket_name']}",
-                            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
-                        },
-                        {
-                            "Sid": "CloudTrailWrite",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "s3:PutObject",
-                            "Resource": f"arn:{self.plan.partition}:s3:::{p['bucket_name']}/AWSLogs/{self.plan.account}/*",
-                            "Condition": {
-                                "StringEquals": {
-                                    "s3:x-amz-acl": "bucket-owner-full-control",
-                                    "aws:SourceArn": trail_arn,
-                                }
-                            },
-                        },
-                    ],
-                }
-            ),
-        )
+        bucket_arn = f"arn:{self.plan.partition}:s3:::{p['bucket_name']}"
+        policy = trail_bucket_policy(bucket_arn, f"{bucket_arn}/AWSLogs/{self.plan.account}/*", trail_arn)
+        s3.put_bucket_policy(Bucket=p["bucket_name"], Policy=json.dumps(policy))
         lg_arn, made = self._log_group(r, p["log_group_name"])
         role_arn, made_role = self._logs_role(r, p["role_name"], lg_arn)
         created = created or made or made_role

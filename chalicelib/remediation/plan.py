@@ -202,6 +202,16 @@ class _Planner:
     def arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:{self.plan.partition}:{service}:{region}:{self.plan.account}:{resource}"
 
+    def _planned_log_group(self, arn: str, region: str) -> dict:
+        return {
+            "arn": arn,
+            "region": region,
+            "account": self.plan.account,
+            "name": TRAIL_LOG_GROUP,
+            "filters": [],
+            "error": None,
+        }
+
     def trail(self, arn: str) -> dict | None:
         return next((t for t in self.state["trails"]["items"] if t["arn"] == arn), None)
 
@@ -294,14 +304,7 @@ class _Planner:
                 "selectors_error": None,
             }
         )
-        self.state["log_groups"][lg_arn] = {
-            "arn": lg_arn,
-            "region": region,
-            "account": self.plan.account,
-            "name": TRAIL_LOG_GROUP,
-            "filters": [],
-            "error": None,
-        }
+        self.state["log_groups"][lg_arn] = self._planned_log_group(lg_arn, region)
         self.plan.home_region = region
 
     def _fix_trail_without_cloudwatch_logs(self, f, ev):
@@ -327,14 +330,7 @@ class _Planner:
         ):
             return
         trail["log_group_arn"] = lg_arn
-        self.state["log_groups"][lg_arn] = {
-            "arn": lg_arn,
-            "region": region,
-            "account": self.plan.account,
-            "name": TRAIL_LOG_GROUP,
-            "filters": [],
-            "error": None,
-        }
+        self.state["log_groups"][lg_arn] = self._planned_log_group(lg_arn, region)
 
     def _fix_trail_not_logging(self, f, ev):
         trail = self.trail(ev["trail"])
@@ -609,6 +605,34 @@ def topic_key_policy(partition: str, account: str) -> dict:
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+            },
+        ],
+    }
+
+
+def trail_bucket_policy(bucket_arn, objects_arn, trail_arn) -> dict:
+    """CloudTrail may check the bucket's ACL and write its logs, for this trail only. The ARNs are
+    strings for --apply, or CloudFormation intrinsics for the template."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CloudTrailAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+            {
+                "Sid": "CloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": objects_arn,
+                "Condition": {
+                    "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
+                },
             },
         ],
     }

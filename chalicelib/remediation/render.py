@@ -7,7 +7,7 @@ import re
 import shlex
 
 from ..checks.monitoring import ALARM_SETTINGS, alarm_command, filter_command
-from .plan import BUCKET_HARDENING, PREFIX, TAGS, Plan, Step, topic_key_policy
+from .plan import BUCKET_HARDENING, PREFIX, TAGS, Plan, Step, topic_key_policy, trail_bucket_policy
 
 TAG_LIST = [{"Key": k, "Value": v} for k, v in TAGS.items()]
 
@@ -230,40 +230,13 @@ def _trail_resources(step: Step) -> dict:
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": {"Ref": "TrailBucket"},
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "CloudTrailAclCheck",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "s3:GetBucketAcl",
-                            "Resource": {"Fn::GetAtt": ["TrailBucket", "Arn"]},
-                            "Condition": {
-                                "StringEquals": {
-                                    "aws:SourceArn": {
-                                        "Fn::Sub": f"arn:${{AWS::Partition}}:cloudtrail:${{AWS::Region}}:${{AWS::AccountId}}:trail/{p['trail_name']}"
-                                    }
-                                }
-                            },
-                        },
-                        {
-                            "Sid": "CloudTrailWrite",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "s3:PutObject",
-                            "Resource": {"Fn::Sub": "${TrailBucket.Arn}/AWSLogs/${AWS::AccountId}/*"},
-                            "Condition": {
-                                "StringEquals": {
-                                    "s3:x-amz-acl": "bucket-owner-full-control",
-                                    "aws:SourceArn": {
-                                        "Fn::Sub": f"arn:${{AWS::Partition}}:cloudtrail:${{AWS::Region}}:${{AWS::AccountId}}:trail/{p['trail_name']}"
-                                    },
-                                }
-                            },
-                        },
-                    ],
-                },
+                "PolicyDocument": trail_bucket_policy(
+                    {"Fn::GetAtt": ["TrailBucket", "Arn"]},
+                    {"Fn::Sub": "${TrailBucket.Arn}/AWSLogs/${AWS::AccountId}/*"},
+                    {
+                        "Fn::Sub": f"arn:${{AWS::Partition}}:cloudtrail:${{AWS::Region}}:${{AWS::AccountId}}:trail/{p['trail_name']}"
+                    },
+                ),
             },
         },
         "TrailLogGroup": {
