@@ -18,12 +18,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m ciswatch_cli.demo
+	$(BIN)/python -m sandbox.demo
 
 # The CloudFormation/SAM template and the deployment zip, in out/ (runtime pinned by resources.json).
 package: $(STAMP)

@@ -108,6 +108,7 @@ def _json_body():
 
 @lru_cache(maxsize=2)
 def _idempotent_audit(table: str):
+    # Deliberate lazy import: Powertools' idempotency utility stays off the cold start of every other route.
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -139,6 +140,7 @@ def _run_audit(body) -> dict:
 @_api
 def post_audit():
     """Run an audit now. Body (optional): {"regions": [...], "benchmark": "5.0.0"}. Header Idempotency-Key: retry-safe."""
+    # Deliberate lazy import, as in _idempotent_audit.
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,

@@ -11,7 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ciswatch_cli.moto_env import moto_process
+from chalicelib.model import AccountSnapshot
+from chalicelib.model.rules import rotation_status_worth_reading
+from sandbox.moto_env import moto_process
 
 REGIONS = (
     "ap-northeast-1",
@@ -37,7 +39,7 @@ HOME = "ap-northeast-1"
 
 
 def seed(url: str) -> None:
-    from ciswatch_cli.moto_env import MotoAccount
+    from sandbox.moto_env import MotoAccount
 
     acct = MotoAccount(url)
     for r in REGIONS:  # clients are created in one thread; boto3 sessions are not thread-safe
@@ -53,30 +55,28 @@ def seed(url: str) -> None:
         list(pool.map(region_keys, REGIONS))
 
 
-def lower_bound(snapshot: dict) -> dict:
+def lower_bound(snapshot: AccountSnapshot) -> dict:
     """The fewest calls that read what the checks need, computed from the account's contents."""
-    from chalicelib.inventory.collect import rotation_can_apply
-
     parts = {"sts:GetCallerIdentity": 1, "cloudtrail:DescribeTrails": 1}
     own = [
         t
-        for t in snapshot["trails"]["items"]
-        if t["is_multi_region"] and t["owner_account"] == snapshot["account"] and t["log_group_arn"]
+        for t in snapshot.trails.items
+        if t.is_multi_region and t.owner_account == snapshot.account and t.log_group_arn
     ]
     parts["cloudtrail:GetTrailStatus+GetEventSelectors"] = 2 * len(own)
     parts["logs:DescribeMetricFilters"] = sum(
-        max(1, math.ceil(len(g["filters"] or []) / 50)) for g in snapshot["log_groups"].values()
+        max(1, math.ceil(len(g.filters or ()) / 50)) for g in snapshot.log_groups.values()
     )
     parts["cloudwatch:DescribeAlarms"] = sum(
-        max(1, math.ceil(len(a["items"] or []) / 100)) for a in snapshot["alarms"].values()
+        max(1, math.ceil(len(a.items or ()) / 100)) for a in snapshot.alarms.values()
     )
-    parts["sns:GetTopicAttributes+ListSubscriptionsByTopic"] = 2 * len(snapshot["topics"])
-    keys = [k for r in snapshot["kms"].values() for k in (r["keys"] or [])]
-    parts["kms:ListKeys"] = sum(max(1, math.ceil(len(r["keys"] or []) / 1000)) for r in snapshot["kms"].values())
-    parts["kms:ListAliases"] = len(snapshot["kms"])  # one page per region names the keys in the report
+    parts["sns:GetTopicAttributes+ListSubscriptionsByTopic"] = 2 * len(snapshot.topics)
+    keys = [k for r in snapshot.kms.values() for k in (r.keys or ())]
+    parts["kms:ListKeys"] = sum(max(1, math.ceil(len(r.keys or ()) / 1000)) for r in snapshot.kms.values())
+    parts["kms:ListAliases"] = len(snapshot.kms)  # one page per region names the keys in the report
     parts["kms:DescribeKey"] = len(keys)
     parts["kms:GetKeyRotationStatus"] = sum(
-        1 for k in keys if k["metadata"] and rotation_can_apply(k["metadata"], snapshot["regions"])
+        1 for k in keys if k.metadata and rotation_status_worth_reading(k.metadata, snapshot.regions)
     )
     parts["total"] = sum(parts.values())
     return parts
@@ -144,7 +144,7 @@ def _bench_audit(runs: int) -> dict:
             "requests_per_s": round(last.api_calls / wall),
             "summary": {k: v for k, v in last.summary.items() if v},
             "lower_bound_parts": bound,
-            "calls_by_operation": last.snapshot["api_calls_by_operation"],
+            "calls_by_operation": last.snapshot.api_calls_by_operation,
             "state": state,
         }
 

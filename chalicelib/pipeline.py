@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from . import catalog
 from .checks import run_checks
-from .findings import Finding, summarize
+from .clients import aws_client
+from .inventory.aws import AwsReader
+from .inventory.collect import Progress, collect_snapshot
+from .model import AccountSnapshot, Arn, Finding, Status
+from .model.findings import summarize
+from .notify.publisher import deliver_outbox
+from .settings import Settings
+from .state.items import FindingItem
+from .state.store import StateStore
 
 
 @dataclass
 class AuditResult:
     account: str
     benchmark: str
-    started_at: str
+    started_at: str | None
     duration_s: float
     api_calls: int
-    regions: list
+    regions: list[str]
     findings: list[Finding]
-    snapshot: dict
+    snapshot: AccountSnapshot
 
     @property
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, int]:
         return summarize(self.findings)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The JSON contract of `ciswatch audit --format json` (keep it stable)."""
         summary = self.summary
         return {
@@ -43,26 +53,26 @@ class AuditResult:
         }
 
 
-def judge_snapshot(snapshot: dict, benchmark: str | None = None, duration_s: float | None = None) -> AuditResult:
+def judge_snapshot(
+    snapshot: AccountSnapshot, benchmark: str | None = None, duration_s: float | None = None
+) -> AuditResult:
     """Checks only: re-runnable offline on a saved snapshot."""
     benchmark = catalog.resolve_benchmark(benchmark)
     findings = run_checks(snapshot, benchmark)
     return AuditResult(
-        account=snapshot["account"],
+        account=snapshot.account,
         benchmark=benchmark,
-        started_at=snapshot.get("collected_at"),
-        duration_s=snapshot.get("duration_s", 0.0) if duration_s is None else duration_s,
-        api_calls=snapshot.get("api_calls", 0),
-        regions=list(snapshot["regions"]),
+        started_at=snapshot.collected_at,
+        duration_s=(snapshot.duration_s or 0.0) if duration_s is None else duration_s,
+        api_calls=snapshot.api_calls or 0,
+        regions=list(snapshot.regions),
         findings=findings,
         snapshot=snapshot,
     )
 
 
-def audit(settings, reader=None, progress=None) -> AuditResult:
+def audit(settings: Settings, reader: AwsReader | None = None, progress: Progress | None = None) -> AuditResult:
     """Read the account once and judge it."""
-    from .inventory.collect import collect_snapshot
-
     started = time.monotonic()
     benchmark = catalog.resolve_benchmark(settings.benchmark)
     snapshot = collect_snapshot(settings, reader=reader, progress=progress)
@@ -73,47 +83,33 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-def aws_client(service: str, settings, region: str | None = None):
-    import boto3
-    from botocore.config import Config
-
-    kwargs = {"config": Config(retries={"mode": "standard", "max_attempts": settings.max_attempts})}
-    if region:
-        kwargs["region_name"] = region
-    if settings.endpoint_url:
-        kwargs["endpoint_url"] = settings.endpoint_url
-    return boto3.Session(profile_name=settings.profile).client(service, **kwargs)
-
-
-def closable_filter(snapshot: dict):
+def closable_filter(snapshot: AccountSnapshot) -> Callable[[FindingItem], bool]:
     """A stored finding absent from this run is closed only if this run could have seen it."""
-    readable = {r for r, data in snapshot["kms"].items() if data.get("error") is None}
+    readable = snapshot.readable_kms_regions()
 
-    def closable(item: dict) -> bool:
-        if item.get("control") != "kms_key_rotation" or item.get("region") is None:
+    def closable(item: FindingItem) -> bool:
+        if not item.is_per_resource:
             return True
-        return item["region"] in readable
+        return item.region in readable
 
     return closable
 
 
 def run_audit(
-    settings,
-    reader=None,
-    progress=None,
-    dynamodb=None,
-    sns=None,
+    settings: Settings,
+    reader: AwsReader | None = None,
+    progress: Progress | None = None,
+    dynamodb: Any = None,
+    sns: Any = None,
     result: AuditResult | None = None,
     run_id: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The whole job: audit, then (with a table) record transitions and (with a topic) announce them.
     Returns the run summary; a failed publish is counted, logged and retried by the next run."""
-    from .state.store import StateStore
-
     run_id = run_id or new_run_id()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # sorts runs started in one second
     result = result or audit(settings, reader=reader, progress=progress)
-    summary = {
+    summary: dict[str, Any] = {
         "run_id": run_id,
         "account": result.account,
         "benchmark": result.benchmark,
@@ -122,7 +118,7 @@ def run_audit(
         "api_calls": result.api_calls,
         "regions": len(result.regions),
         "counts": result.summary,
-        "errors": [f.reason for f in result.findings if f.status == "ERROR"][:20],
+        "errors": [f.reason for f in result.findings if f.status is Status.ERROR][:20],
         "transitions": 0,
         "baseline": False,
         "notification": None,
@@ -140,14 +136,9 @@ def run_audit(
     recorded = store.record(result.findings, run_id, closable_filter(result.snapshot))
     summary["baseline"] = recorded.baseline
     summary["transitions"] = len(recorded.transitions)
-    summary["transitions_list"] = [
-        {k: t.get(k) for k in ("control", "resource", "region", "from_status", "to_status", "kind")}
-        for t in recorded.transitions
-    ]
+    summary["transitions_list"] = [t.brief() for t in recorded.transitions]
     if settings.topic_arn:
-        from .notify.publisher import deliver_outbox
-
-        topic_region = settings.topic_arn.split(":")[3]
+        topic_region = Arn.parse(settings.topic_arn).region
         summary["notification"] = deliver_outbox(
             store, sns or aws_client("sns", settings, topic_region), settings.topic_arn, result.benchmark, run_id
         )

@@ -6,16 +6,20 @@ app.py only wires these to Chalice; everything here is testable without Chalice.
 from __future__ import annotations
 
 import json
-import re
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from . import catalog
-from .findings import STATUSES
-from .pipeline import aws_client, run_audit
+from .clients import aws_client
+from .model import Status
+from .model.rules import is_enabled_region, is_region_name
+from .pipeline import run_audit
 from .settings import Settings
 from .state.store import StateStore
+from .state.transitions import CLOSED
 
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+STATUSES = tuple(str(s) for s in Status)
 FINDING_FILTERS = ("status", "control", "region")
 RUN_FILTERS = ("days",)
 MAX_DAYS = 400
@@ -29,7 +33,7 @@ class BadRequest(Exception):
         self.field = field
         self.message = message
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, str]:
         return {"error": "BadRequest", "field": self.field, "message": self.message}
 
 
@@ -40,19 +44,16 @@ class NotConfigured(Exception):
 @lru_cache(maxsize=4)
 def caller_account(endpoint_url: str | None, profile: str | None) -> str:
     """The Lambda's own account (one STS call per cold start)."""
-    return aws_client("sts", Settings(endpoint_url=endpoint_url, profile=profile)).get_caller_identity()["Account"]
+    identity = aws_client("sts", Settings(endpoint_url=endpoint_url, profile=profile)).get_caller_identity()
+    return str(identity["Account"])
 
 
 def enabled_regions(settings: Settings) -> set[str]:
     resp = aws_client("ec2", settings).describe_regions()
-    return {
-        r["RegionName"]
-        for r in resp["Regions"]
-        if r.get("OptInStatus", "opt-in-not-required") in ("opt-in-not-required", "opted-in")
-    }
+    return {r["RegionName"] for r in resp["Regions"] if is_enabled_region(r.get("OptInStatus"))}
 
 
-def parse_audit_request(body, settings: Settings) -> Settings:
+def parse_audit_request(body: Any, settings: Settings) -> Settings:
     """POST /audits body -> the run's settings. Raises BadRequest naming the field."""
     if body is None:
         body = {}
@@ -61,7 +62,7 @@ def parse_audit_request(body, settings: Settings) -> Settings:
     unknown = sorted(set(body) - {"regions", "benchmark"})
     if unknown:
         raise BadRequest(unknown[0], f"unknown field {unknown[0]!r}; allowed: regions, benchmark")
-    changes = {}
+    changes: dict[str, Any] = {}
     if "benchmark" in body:
         if not isinstance(body["benchmark"], str):
             raise BadRequest("benchmark", 'benchmark must be a string such as "5.0.0"')
@@ -73,7 +74,7 @@ def parse_audit_request(body, settings: Settings) -> Settings:
         regions = body["regions"]
         if not isinstance(regions, list) or not regions or not all(isinstance(r, str) for r in regions):
             raise BadRequest("regions", "regions must be a non-empty list of region names")
-        bad = [r for r in regions if not REGION_RE.match(r)]
+        bad = [r for r in regions if not is_region_name(r)]
         if bad:
             raise BadRequest("regions", f"not a region name: {bad[0]!r}")
         disabled = sorted(set(regions) - enabled_regions(settings))
@@ -83,15 +84,18 @@ def parse_audit_request(body, settings: Settings) -> Settings:
     return settings.with_(**changes)
 
 
-def audit_now(settings: Settings, run_id: str | None = None) -> dict:
+def audit_now(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
     """Run the whole job; the run summary plus the findings, JSON-ready."""
     run = run_audit(settings, run_id=run_id)
     result = run.pop("result")
     return {"run": _jsonable_run(run), **result.to_json()}
 
 
-def _jsonable_run(run: dict) -> dict:
-    return json.loads(json.dumps({k: v for k, v in run.items() if k != "transitions_list"}, default=str))
+def _jsonable_run(run: dict[str, Any]) -> dict[str, Any]:
+    jsonable: dict[str, Any] = json.loads(
+        json.dumps({k: v for k, v in run.items() if k != "transitions_list"}, default=str)
+    )
+    return jsonable
 
 
 def _store(settings: Settings) -> StateStore:
@@ -101,7 +105,7 @@ def _store(settings: Settings) -> StateStore:
     return StateStore(aws_client("dynamodb", settings, settings.state_region), settings.table, account)
 
 
-def _check_params(params: dict | None, allowed: tuple) -> dict:
+def _check_params(params: dict[str, str] | None, allowed: tuple[str, ...]) -> dict[str, str]:
     params = params or {}
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -109,35 +113,11 @@ def _check_params(params: dict | None, allowed: tuple) -> dict:
     return params
 
 
-def _finding_view(item: dict) -> dict:
-    evidence = item.get("evidence")
-    try:
-        evidence = json.loads(evidence) if isinstance(evidence, str) else evidence
-    except ValueError:
-        pass
-    return {
-        "control": item.get("control"),
-        "cis_id": item.get("cis_id"),
-        "security_hub_id": item.get("security_hub_id"),
-        "status": item.get("status") or item.get("observed_status"),
-        "observed_status": item.get("observed_status"),
-        "severity": item.get("severity"),
-        "region": item.get("region"),
-        "resource": item.get("resource"),
-        "reason": item.get("reason"),
-        "remediation": item.get("remediation"),
-        "first_seen": item.get("first_seen"),
-        "last_seen": item.get("last_seen"),
-        "last_changed": item.get("last_changed"),
-        "evidence": evidence,
-    }
-
-
-def list_findings(settings: Settings, params: dict | None, control: str | None = None) -> dict:
+def list_findings(settings: Settings, params: dict[str, str] | None, control: str | None = None) -> dict[str, Any]:
     params = _check_params(params, FINDING_FILTERS)
     status = params.get("status")
-    if status is not None and status not in STATUSES + ("CLOSED",):
-        raise BadRequest("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}, CLOSED")
+    if status is not None and status not in (*STATUSES, CLOSED):
+        raise BadRequest("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}, {CLOSED}")
     control = control or params.get("control")
     if control is not None:
         try:
@@ -145,9 +125,9 @@ def list_findings(settings: Settings, params: dict | None, control: str | None =
         except catalog.CatalogError as exc:
             raise BadRequest("control", str(exc)) from None
     region = params.get("region")
-    if region is not None and not REGION_RE.match(region):
+    if region is not None and not is_region_name(region):
         raise BadRequest("region", f"not a region name: {region!r}")
-    items = [_finding_view(i) for i in _store(settings).current().values()]
+    items = [i.view() for i in _store(settings).current().values()]
     items = [
         i
         for i in items
@@ -159,17 +139,11 @@ def list_findings(settings: Settings, params: dict | None, control: str | None =
     return {"count": len(items), "findings": items}
 
 
-def list_runs(settings: Settings, params: dict | None) -> dict:
-    from datetime import UTC, datetime, timedelta
-
+def list_runs(settings: Settings, params: dict[str, str] | None) -> dict[str, Any]:
     params = _check_params(params, RUN_FILTERS)
     days = params.get("days", "30")
     if not str(days).isdigit() or not 1 <= int(days) <= MAX_DAYS:
         raise BadRequest("days", f"days must be a whole number from 1 to {MAX_DAYS}")
     since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
-    runs = _store(settings).runs(since)
-    for r in runs:
-        for key in ("counts", "state_usage"):
-            if isinstance(r.get(key), str):
-                r[key] = json.loads(r[key])
+    runs = [dict(r.summary) for r in _store(settings).runs(since)]
     return {"count": len(runs), "runs": runs}

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 
-def _int(env, name, default):
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return int(str(raw))
     except ValueError:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
 
 
-def _list(env, name):
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
-    return tuple(r.strip() for r in raw.split(",") if r.strip())
+    return tuple(dict.fromkeys(r.strip() for r in raw.split(",") if r.strip()))
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,31 @@ class Settings:
     confirm_runs_kms: int = 2
 
     @classmethod
-    def from_env(cls, env=None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
+        base = cls(
             benchmark=env.get("CISWATCH_BENCHMARK") or None,
             regions=_list(env, "CISWATCH_REGIONS"),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            region_workers=_int(env, "CISWATCH_REGION_WORKERS", 8),
-            key_workers=_int(env, "CISWATCH_KEY_WORKERS", 16),
-            max_attempts=_int(env, "CISWATCH_MAX_ATTEMPTS", 5),
             table=env.get("CISWATCH_TABLE") or None,
             topic_arn=env.get("CISWATCH_TOPIC_ARN") or None,
             state_region=env.get("CISWATCH_STATE_REGION") or None,
-            retention_days=_int(env, "CISWATCH_RETENTION_DAYS", 400),
-            confirm_runs=_int(env, "CISWATCH_CONFIRM_RUNS", 1),
-            confirm_runs_kms=_int(env, "CISWATCH_CONFIRM_RUNS_KMS", 2),
         )
+        numbers: dict[str, Any] = {
+            name: _int(env, variable, getattr(base, name)) for name, variable in INTEGER_VARIABLES.items()
+        }
+        return replace(base, **numbers)
 
-    def with_(self, **changes) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+# The whole-number settings and the environment variable of each (their defaults are the fields').
+INTEGER_VARIABLES = {
+    "region_workers": "CISWATCH_REGION_WORKERS",
+    "key_workers": "CISWATCH_KEY_WORKERS",
+    "max_attempts": "CISWATCH_MAX_ATTEMPTS",
+    "retention_days": "CISWATCH_RETENTION_DAYS",
+    "confirm_runs": "CISWATCH_CONFIRM_RUNS",
+    "confirm_runs_kms": "CISWATCH_CONFIRM_RUNS_KMS",
+}

@@ -2,108 +2,66 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import re
 import sys
+from typing import Any
 
-from .main import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
+from botocore.exceptions import BotoCoreError, ClientError
 
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+from chalicelib.inventory.errors import InventoryAbort
+from chalicelib.model import AccountSnapshot, SnapshotError
+from chalicelib.pipeline import AuditResult, judge_snapshot, run_audit
+from chalicelib.report.table import render_table
 
-
-def add_audit_parser(sub) -> None:
-    p = sub.add_parser("audit", help="audit the account's CIS monitoring controls and KMS key rotation")
-    p.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (moto, LocalStack); default AWS_ENDPOINT_URL")
-    p.add_argument("--profile", metavar="NAME", help="AWS profile from the shared config")
-    p.add_argument("--regions", metavar="r1,r2|all", help="regions to audit (default: every enabled region)")
-    p.add_argument("--benchmark", metavar="VERSION", help="CIS version (default 5.0.0)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    p.add_argument("--no-color", action="store_true", help="no ANSI colours in the table")
-    p.add_argument("--table", metavar="NAME", help="DynamoDB table: record findings and transitions (see setup-table)")
-    p.add_argument("--topic-arn", metavar="ARN", help="SNS topic for change digests (needs --table)")
-    snap = p.add_mutually_exclusive_group()
-    snap.add_argument("--save-snapshot", metavar="FILE", help="also write the raw inventory to FILE")
-    snap.add_argument("--snapshot", metavar="FILE", help="judge a saved inventory offline (no AWS calls)")
+from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
+from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
 
 
-def parse_regions(text: str | None) -> tuple[str, ...]:
-    if not text or text.strip() == "all":
-        return ()
-    regions = tuple(r.strip() for r in text.split(",") if r.strip())
-    bad = [r for r in regions if not REGION_RE.match(r)]
-    if bad or not regions:
-        raise UsageError(f"--regions: not a region name: {', '.join(bad) or text!r}")
-    return regions
-
-
-def resolve_benchmark_arg(value: str | None) -> str:
-    from chalicelib import catalog
-
+def load_snapshot(path: str) -> AccountSnapshot:
     try:
-        return catalog.resolve_benchmark(value)
-    except catalog.CatalogError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def judge_snapshot_file(path: str, benchmark: str):
-    from chalicelib.inventory.snapshot import SnapshotError, load_snapshot
-    from chalicelib.pipeline import judge_snapshot
-
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read snapshot {path}: {exc}") from None
     try:
-        return judge_snapshot(load_snapshot(path), benchmark)
+        return AccountSnapshot.from_json(data)
     except SnapshotError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{path} is not a usable ciswatch snapshot: {exc}") from None
 
 
-def endpoint_of(args) -> str | None:
-    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def settings_from_args(args, benchmark: str, regions: tuple, **extra):
-    from chalicelib.settings import Settings
-
-    return Settings.from_env().with_(
-        benchmark=benchmark, regions=regions, endpoint_url=endpoint_of(args), profile=args.profile, **extra
-    )
-
-
-def write_output(text: str, path: str | None) -> None:
-    if not path:
-        sys.stdout.write(text)
-        return
+def save_snapshot(snapshot: AccountSnapshot, path: str) -> None:
     try:
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            json.dump(snapshot.to_json(), fh, indent=1, sort_keys=True)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write snapshot {path}: {exc.strerror}") from None
 
 
-def run(args) -> int:
-    from chalicelib.inventory.snapshot import save_snapshot
+def judge_snapshot_file(path: str, benchmark: str) -> AuditResult:
+    return judge_snapshot(load_snapshot(path), benchmark)
 
+
+def run(args: argparse.Namespace) -> int:
     benchmark = resolve_benchmark_arg(args.benchmark)
     regions = parse_regions(args.regions)
     if args.topic_arn and not args.table:
         raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
     if args.table and args.snapshot:
         raise UsageError("--table records live audits only; --snapshot judges offline")
-    run = None
+    recorded = None
     if args.snapshot:
         result = judge_snapshot_file(args.snapshot, benchmark)
     else:
-        result, run = _live_audit(args, benchmark, regions)
+        result, recorded = _live_audit(args, benchmark, regions)
         if args.save_snapshot:
-            try:
-                save_snapshot(result.snapshot, args.save_snapshot)
-            except OSError as exc:
-                raise UsageError(f"cannot write snapshot {args.save_snapshot}: {exc.strerror}") from None
-    _emit(result, args, run)
+            save_snapshot(result.snapshot, args.save_snapshot)
+    _emit(result, args, recorded)
     return exit_code(result)
 
 
-def exit_code(result) -> int:
+def exit_code(result: AuditResult) -> int:
     summary = result.summary
     if summary["FAIL"]:
         return EXIT_FAIL
@@ -112,35 +70,33 @@ def exit_code(result) -> int:
     return EXIT_OK
 
 
-def _live_audit(args, benchmark, regions):
-    from chalicelib.inventory.collect import InventoryAbort
-    from chalicelib.pipeline import run_audit
-
-    settings = settings_from_args(args, benchmark, regions, table=args.table, topic_arn=args.topic_arn)
+def _live_audit(
+    args: argparse.Namespace, benchmark: str, regions: tuple[str, ...]
+) -> tuple[AuditResult, dict[str, Any] | None]:
+    settings = settings_from_args(
+        args, benchmark=benchmark, regions=regions, table=args.table, topic_arn=args.topic_arn
+    )
     try:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            run = run_audit(settings, progress=_progress())
-        except BotoCoreError as exc:  # e.g. a profile that does not exist
-            raise UsageError(str(exc)) from None
-        except ClientError as exc:  # the state table is missing or not ours to write
-            raise UsageError(f"recording the run failed: {exc}") from None
-        result = run.pop("result")
-        return result, (run if settings.table else None)
+        recorded = run_audit(settings, progress=_progress())
     except InventoryAbort as exc:
         raise UsageError(str(exc)) from None
+    except BotoCoreError as exc:  # e.g. a profile that does not exist
+        raise UsageError(str(exc)) from None
+    except ClientError as exc:  # the state table is missing or not ours to write
+        raise UsageError(f"recording the run failed: {exc}") from None
     finally:
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
+    result = recorded.pop("result")
+    return result, (recorded if settings.table else None)
 
 
-def _progress():
+def _progress() -> Any:
     if not sys.stderr.isatty():
         return None
     state = {"regions": 0, "kms": 0, "monitoring": False}
 
-    def show(stage, value):
+    def show(stage: str, value: Any) -> None:
         if stage == "regions":
             state["regions"] = value
         elif stage == "kms":
@@ -154,7 +110,7 @@ def _progress():
     return show
 
 
-def _run_line(run) -> str:
+def _run_line(run: dict[str, Any]) -> str:
     note = run.get("notification") or {}
     if run["baseline"]:
         what = "baseline recorded"
@@ -169,7 +125,7 @@ def _run_line(run) -> str:
     return f"run {run['run_id']}: {what}"
 
 
-def _emit(result, args, run=None) -> None:
+def _emit(result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | None = None) -> None:
     if run:
         print(_run_line(run), file=sys.stderr)
     if args.format == "json":
@@ -178,8 +134,6 @@ def _emit(result, args, run=None) -> None:
             body["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification", "state_usage")}
         text = json.dumps(body, indent=2, default=str) + "\n"
     else:
-        from chalicelib.report.table import render_table
-
         colour = not args.no_color and not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         text = render_table(result, colour=colour)
     write_output(text, args.output)

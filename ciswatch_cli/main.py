@@ -1,15 +1,122 @@
-"""``ciswatch``: the command-line entry point. Heavy imports happen inside the commands that need them."""
+"""``ciswatch``: the command-line entry point and its one table of commands.
+
+Each command's arguments are declared here; its code lives in its own module, imported when the
+command runs (a deliberate lazy import: ``ciswatch pattern ...`` starts without loading boto3).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+from chalicelib.model.conventions import DEFAULT_NAMESPACE
+
+from .errors import EXIT_OK, EXIT_USAGE, UsageError
+from .options import add_aws_options, add_benchmark_option
 
 
-class UsageError(Exception):
-    """Bad input from the user: one line on stderr, exit 2."""
+def _pattern_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", metavar="PATTERN")
+    p.add_argument("files", metavar="EVENTS_FILE", nargs="+")
+    p.add_argument("--json", action="store_true", help='print {"results": [...]}')
+
+
+def _pattern_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", metavar="PATTERN")
+    p.add_argument("--control", required=True, metavar="ID")
+    add_benchmark_option(p)
+    p.add_argument("--json", action="store_true")
+
+
+def _controls(p: argparse.ArgumentParser) -> None:
+    add_benchmark_option(p)
+    p.add_argument("--json", action="store_true")
+
+
+def _audit(p: argparse.ArgumentParser) -> None:
+    add_aws_options(p, regions=True)
+    add_benchmark_option(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colours in the table")
+    p.add_argument("--table", metavar="NAME", help="DynamoDB table: record findings and transitions (see setup-table)")
+    p.add_argument("--topic-arn", metavar="ARN", help="SNS topic for change digests (needs --table)")
+    snap = p.add_mutually_exclusive_group()
+    snap.add_argument("--save-snapshot", metavar="FILE", help="also write the raw inventory to FILE")
+    snap.add_argument("--snapshot", metavar="FILE", help="judge a saved inventory offline (no AWS calls)")
+
+
+def _setup_table(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    add_aws_options(p, table_region=True)
+
+
+def _history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
+    p.add_argument("--account", metavar="ID", help="default: the account of the credentials")
+    p.add_argument("--days", type=int, default=30, metavar="N")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_aws_options(p, table_region=True)
+
+
+def _remediate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "cloudformation", "json"), default="text")
+    p.add_argument("--output", metavar="FILE", help="write the plan or template to FILE")
+    p.add_argument(
+        "--style",
+        choices=("strict", "complete"),
+        default="strict",
+        help="strict: the string CIS published for the version (Security Hub's); complete: every event any version lists",
+    )
+    p.add_argument(
+        "--namespace", default=DEFAULT_NAMESPACE, help=f"metric namespace for new filters (default {DEFAULT_NAMESPACE})"
+    )
+    p.add_argument(
+        "--apply", action="store_true", help="apply the plan through the AWS API (creations; changes need --yes)"
+    )
+    p.add_argument("--yes", action="store_true", help="with --apply: also change existing resources")
+    p.add_argument(
+        "--notify-email", metavar="ADDRESS", help="subscribe ADDRESS where an alarm topic lacks a confirmed subscriber"
+    )
+    add_aws_options(p, regions=True)
+    add_benchmark_option(p)
+    p.add_argument("--snapshot", metavar="FILE", help="plan from a saved inventory (no AWS calls; not with --apply)")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    runner: str  # "module:function" in this package, imported when the command runs
+    parent: str | None = None
+
+
+COMMANDS = (
+    Command("test", "evaluate a pattern against log events", _pattern_test, "pattern_cmd:run_test", "pattern"),
+    Command(
+        "check",
+        "judge a pattern against a control's canonical events",
+        _pattern_check,
+        "pattern_cmd:run_check",
+        "pattern",
+    ),
+    Command("controls", "list the controls of a CIS version", _controls, "pattern_cmd:run_controls"),
+    Command("audit", "audit the account's CIS monitoring controls and KMS key rotation", _audit, "audit_cmd:run"),
+    Command(
+        "setup-table",
+        "create the DynamoDB table that keeps findings and their history",
+        _setup_table,
+        "state_cmd:run_setup_table",
+    ),
+    Command("history", "runs over time: counts by status and a trend", _history, "state_cmd:run_history"),
+    Command("remediate", "produce (or apply) exactly what turns this account green", _remediate, "remediate_cmd:run"),
+)
+GROUPS = {"pattern": "test or judge a CloudWatch Logs filter pattern"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,65 +125,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audit the CIS AWS Foundations monitoring controls and KMS key rotation.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    pattern = sub.add_parser("pattern", help="test or judge a CloudWatch Logs filter pattern")
-    psub = pattern.add_subparsers(dest="pattern_command", required=True, metavar="SUBCOMMAND")
-    ptest = psub.add_parser("test", help="evaluate a pattern against log events")
-    ptest.add_argument("pattern", metavar="PATTERN")
-    ptest.add_argument("files", metavar="EVENTS_FILE", nargs="+")
-    ptest.add_argument("--json", action="store_true", help='print {"results": [...]}')
-    pcheck = psub.add_parser("check", help="judge a pattern against a control's canonical events")
-    pcheck.add_argument("pattern", metavar="PATTERN")
-    pcheck.add_argument("--control", required=True, metavar="ID")
-    pcheck.add_argument("--benchmark", metavar="VERSION")
-    pcheck.add_argument("--json", action="store_true")
-
-    ctl = sub.add_parser("controls", help="list the controls of a CIS version")
-    ctl.add_argument("--benchmark", metavar="VERSION")
-    ctl.add_argument("--json", action="store_true")
-
-    from .audit_cmd import add_audit_parser
-    from .remediate_cmd import add_parser as add_remediate_parser
-    from .state_cmd import add_parsers
-
-    add_audit_parser(sub)
-    add_parsers(sub)
-    add_remediate_parser(sub)
+    groups = {}
+    for command in COMMANDS:
+        if command.parent and command.parent not in groups:
+            group = sub.add_parser(command.parent, help=GROUPS[command.parent])
+            groups[command.parent] = group.add_subparsers(
+                dest=f"{command.parent}_command", required=True, metavar="SUBCOMMAND"
+            )
+        where = groups[command.parent] if command.parent else sub
+        p = where.add_parser(command.name, help=command.help)
+        command.arguments(p)
+        p.set_defaults(runner=command.runner)
     return parser
 
 
+def _runner(spec: str) -> Callable[[argparse.Namespace], int]:
+    module, function = spec.split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)  # type: ignore[no-any-return]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "pattern":
-            from . import pattern_cmd
-
-            return pattern_cmd.run(args)
-        if args.command == "controls":
-            from . import pattern_cmd
-
-            return pattern_cmd.run_controls(args)
-        if args.command == "audit":
-            from . import audit_cmd
-
-            return audit_cmd.run(args)
-        if args.command == "setup-table":
-            from . import state_cmd
-
-            return state_cmd.run_setup_table(args)
-        if args.command == "remediate":
-            from . import remediate_cmd
-
-            return remediate_cmd.run(args)
-        if args.command == "history":
-            from . import state_cmd
-
-            return state_cmd.run_history(args)
+        return _runner(args.runner)(args)
     except UsageError as exc:
         print(f"ciswatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USAGE

@@ -6,15 +6,11 @@ import json
 import sys
 
 from chalicelib import catalog
+from chalicelib.checks.judge import COVERS, explain, judge
 from chalicelib.filterpattern import FilterPatternError, LogEvent, compile_pattern, parse_json_message
 
-from .main import EXIT_FAIL, EXIT_OK, UsageError
-
-
-def run(args) -> int:
-    if args.pattern_command == "test":
-        return run_test(args)
-    return run_check(args)
+from .errors import EXIT_FAIL, EXIT_OK, UsageError
+from .options import resolve_benchmark_arg
 
 
 def read_events(path: str) -> list[LogEvent]:
@@ -63,17 +59,8 @@ def run_test(args) -> int:
     return EXIT_OK
 
 
-def _resolve(benchmark):
-    try:
-        return catalog.resolve_benchmark(benchmark)
-    except catalog.CatalogError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def run_check(args) -> int:
-    from chalicelib.checks.judge import COVERS, explain, judge
-
-    benchmark = _resolve(args.benchmark)
+    benchmark = resolve_benchmark_arg(args.benchmark)
     try:
         verdict = judge(args.control, args.pattern, benchmark)
     except catalog.CatalogError as exc:
@@ -113,7 +100,7 @@ def describe_verdict(verdict) -> list[str]:
 
 
 def run_controls(args) -> int:
-    benchmark = _resolve(args.benchmark)
+    benchmark = resolve_benchmark_arg(args.benchmark)
     rows = [
         {
             "control": c.id,

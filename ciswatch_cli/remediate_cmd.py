@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
-from .audit_cmd import (
-    endpoint_of,
-    judge_snapshot_file,
-    parse_regions,
-    resolve_benchmark_arg,
-    settings_from_args,
-    write_output,
-)
-from .main import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
+from botocore.exceptions import BotoCoreError
+
+from chalicelib.clients import ClientFactory
+from chalicelib.inventory.errors import InventoryAbort
+from chalicelib.pipeline import AuditResult, audit
+from chalicelib.remediation.apply import apply_plan
+from chalicelib.remediation.plan import Plan, make_plan
+from chalicelib.remediation.template import to_cloudformation
+
+from .audit_cmd import judge_snapshot_file
+from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
+from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("remediate", help="produce (or apply) exactly what turns this account green")
-    p.add_argument("--format", choices=("text", "cloudformation", "json"), default="text")
-    p.add_argument("--output", metavar="FILE", help="write the plan or template to FILE")
-    p.add_argument(
-        "--style",
-        choices=("strict", "complete"),
-        default="strict",
-        help="strict: the string CIS published for the version (Security Hub's); complete: every event any version lists",
-    )
-    p.add_argument(
-        "--namespace", default="CISBenchmark", help="metric namespace for new filters (default CISBenchmark)"
-    )
-    p.add_argument(
-        "--apply", action="store_true", help="apply the plan through the AWS API (creations; changes need --yes)"
-    )
-    p.add_argument("--yes", action="store_true", help="with --apply: also change existing resources")
-    p.add_argument(
-        "--notify-email", metavar="ADDRESS", help="subscribe ADDRESS where an alarm topic lacks a confirmed subscriber"
-    )
-    p.add_argument("--endpoint-url", metavar="URL")
-    p.add_argument("--profile", metavar="NAME")
-    p.add_argument("--regions", metavar="r1,r2|all")
-    p.add_argument("--benchmark", metavar="VERSION")
-    p.add_argument("--snapshot", metavar="FILE", help="plan from a saved inventory (no AWS calls; not with --apply)")
-
-
-def run(args) -> int:
-    from chalicelib.remediation.plan import make_plan
-
+def run(args: argparse.Namespace) -> int:
     if args.yes and not args.apply:
         raise UsageError("--yes goes with --apply")
     if args.apply and args.snapshot:
@@ -67,14 +42,10 @@ def run(args) -> int:
     if not args.apply:
         write_output(render(plan, args.format), args.output)
         return EXIT_FAIL if plan.steps else EXIT_OK
-    from .remediate_apply import apply_plan
-
-    session = _session(args)
     print(render(plan, "text"), end="", file=sys.stderr)
     outcome = apply_plan(
         plan,
-        session,
-        endpoint_url=endpoint_of(args),
+        ClientFactory(settings_from_args(args)),
         include_changes=args.yes,
         log=lambda line: print(line, file=sys.stderr),
     )
@@ -95,27 +66,14 @@ def run(args) -> int:
     return EXIT_FAIL if after.summary["FAIL"] else EXIT_OK
 
 
-def _session(args):
-    import boto3
-
-    return boto3.Session(profile_name=args.profile)
-
-
-def _audit(args, benchmark, regions):
-    from botocore.exceptions import BotoCoreError
-
-    from chalicelib.inventory.collect import InventoryAbort
-    from chalicelib.pipeline import audit
-
+def _audit(args: argparse.Namespace, benchmark: str, regions: tuple[str, ...]) -> AuditResult:
     try:
-        return audit(settings_from_args(args, benchmark, regions))
+        return audit(settings_from_args(args, benchmark=benchmark, regions=regions))
     except (InventoryAbort, BotoCoreError) as exc:
         raise UsageError(str(exc)) from None
 
 
-def render(plan, fmt: str) -> str:
-    from chalicelib.remediation.render import step_command, to_cloudformation
-
+def render(plan: Plan, fmt: str) -> str:
     if fmt == "cloudformation":
         return to_cloudformation(plan)
     if fmt == "json":
@@ -125,7 +83,7 @@ def render(plan, fmt: str) -> str:
         lines.append("Nothing to do: no failure ciswatch can fix.")
     if plan.changes:
         lines += ["", "Changes to existing resources (applied only with --apply --yes):"]
-        lines += [f"  [{s.region}] {s.why}\n      {step_command(s)}" for s in plan.changes]
+        lines += [f"  [{s.region}] {s.why}\n      {s.command()}" for s in plan.changes]
     if plan.creates:
         where = f" in {plan.home_region}" if plan.home_region else ""
         lines += ["", f"To create{where} (--apply, or --format cloudformation for a template):"]
@@ -141,7 +99,7 @@ def render(plan, fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _apply_text(outcome, after) -> str:
+def _apply_text(outcome: dict[str, list[str]], after: AuditResult) -> str:
     lines = [
         f"applied {len(outcome['applied'])}, already in place {len(outcome['unchanged'])}, "
         f"changes skipped (no --yes) {len(outcome['skipped'])}, failed {len(outcome['failed'])}"

@@ -2,49 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from .main import EXIT_OK, UsageError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.clients import aws_client
+from chalicelib.state.items import RunItem
+from chalicelib.state.store import StateStore
+from chalicelib.state.table import create_table
+
+from .errors import EXIT_OK, UsageError
+from .options import settings_from_args
 
 SPARK = "▁▂▃▄▅▆▇█"
 
 
-def add_parsers(sub) -> None:
-    p = sub.add_parser("setup-table", help="create the DynamoDB table that keeps findings and their history")
-    p.add_argument("name", metavar="NAME")
-    _common(p)
-    h = sub.add_parser("history", help="runs over time: counts by status and a trend")
-    h.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
-    h.add_argument("--account", metavar="ID", help="default: the account of the credentials")
-    h.add_argument("--days", type=int, default=30, metavar="N")
-    h.add_argument("--format", choices=("table", "json"), default="table")
-    _common(h)
+def _client(args: argparse.Namespace, service: str) -> Any:
+    return aws_client(service, settings_from_args(args), args.region)
 
 
-def _common(p) -> None:
-    p.add_argument("--endpoint-url", metavar="URL", help="default AWS_ENDPOINT_URL")
-    p.add_argument("--region", metavar="REGION", help="the table's region (default: the session's)")
-    p.add_argument("--profile", metavar="NAME")
-
-
-def _client(args, service):
-    from chalicelib.pipeline import aws_client
-    from chalicelib.settings import Settings
-
-    settings = Settings.from_env().with_(
-        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None, profile=args.profile
-    )
-    return aws_client(service, settings, args.region)
-
-
-def run_setup_table(args) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from chalicelib.state.table import create_table
-
+def run_setup_table(args: argparse.Namespace) -> int:
     try:
         table = create_table(_client(args, "dynamodb"), args.name)
     except ClientError as exc:
@@ -55,11 +37,7 @@ def run_setup_table(args) -> int:
     return EXIT_OK
 
 
-def run_history(args) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from chalicelib.state.store import StateStore
-
+def run_history(args: argparse.Namespace) -> int:
     if not args.table:
         raise UsageError("history needs --table NAME (or CISWATCH_TABLE)")
     if args.days < 1:
@@ -73,7 +51,7 @@ def run_history(args) -> int:
         raise UsageError(f"cannot read table {args.table}: {exc.response['Error'].get('Message', exc)}") from None
     except BotoCoreError as exc:
         raise UsageError(str(exc)) from None
-    rows = [_row(r) for r in runs]
+    rows = [history_row(r) for r in runs]
     if args.format == "json":
         print(json.dumps({"account": account, "days": args.days, "runs": rows}, indent=2))
         return EXIT_OK
@@ -81,8 +59,9 @@ def run_history(args) -> int:
     return EXIT_OK
 
 
-def _row(r: dict) -> dict:
-    counts = json.loads(r["counts"]) if isinstance(r.get("counts"), str) else r.get("counts") or {}
+def history_row(run: RunItem) -> dict[str, Any]:
+    r = run.summary
+    counts = r.get("counts") or {}
     return {
         "run_id": r.get("run_id"),
         "started_at": r.get("started_at"),
@@ -100,14 +79,14 @@ def _row(r: dict) -> dict:
     }
 
 
-def sparkline(values) -> str:
+def sparkline(values: Sequence[int]) -> str:
     if not values:
         return ""
     top = max(values) or 1
     return "".join(SPARK[round(v / top * (len(SPARK) - 1))] for v in values)
 
 
-def render_history(account: str, days: int, rows: list[dict]) -> str:
+def render_history(account: str, days: int, rows: list[dict[str, Any]]) -> str:
     lines = [f"ciswatch history - account {account} - last {days} day(s), {len(rows)} run(s)", ""]
     if not rows:
         return "\n".join(lines + ["no runs recorded in this period"]) + "\n"

@@ -2,7 +2,16 @@ import os
 
 import pytest
 
-from ciswatch_cli.moto_env import MotoAccount, moto_server, reset, use_endpoint
+from sandbox.moto_env import MotoAccount, moto_server, reset, use_endpoint
+
+MOTO_FIXTURES = {"moto_url", "account"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that talks to a moto server is marked ``moto``: ``pytest -m "not moto"`` is the fast loop."""
+    for item in items:
+        if MOTO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.moto)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The audit end to end against moto server: each link of the chain breaking on its own, KMS key types
-and states, faults, and the documented peer mistakes we must not make (reference/peers.md)."""
+and states, faults, and the documented peer mistakes we must not make (docs/reference/peers.md)."""
 
 import json
 
@@ -11,6 +11,7 @@ from chalicelib.inventory.aws import AwsReader
 from chalicelib.pipeline import audit
 from chalicelib.settings import Settings
 from ciswatch_cli.main import main
+from sandbox import scenarios
 
 HOME = "ap-northeast-1"
 REGIONS = (HOME, "eu-west-1", "us-east-1")
@@ -39,11 +40,7 @@ def monitoring(result):
 
 @pytest.fixture
 def complete(account):
-    """A fully monitored account: trail, every filter and alarm, a topic with a confirmed subscriber."""
-    trail = account.trail(region=HOME, log_group=LG)
-    topic = account.topic(HOME)
-    account.monitor_all(HOME, LG, topic)
-    return {"trail": trail, "topic": topic}
+    return scenarios.complete(account)
 
 
 # --- the trail ------------------------------------------------------------------------------
@@ -393,7 +390,7 @@ def test_kms_key_types_and_states(moto_url, account):
     control = finding(result, "kms_key_rotation")
     assert control.status == "FAIL" and control.evidence["keys"]["FAIL"] == 1 and control.cis_id == "3.6"
     # GetKeyRotationStatus is called only where rotation can apply: the two enabled symmetric customer keys.
-    assert result.snapshot["api_calls_by_operation"]["kms:GetKeyRotationStatus"] == 2
+    assert result.snapshot.api_calls_by_operation["kms:GetKeyRotationStatus"] == 2
 
 
 def _long_rotation_period(client, service, region):
@@ -417,8 +414,8 @@ def test_aws_managed_key_reading_false_never_fails(moto_url, account):
     account.key(HOME, rotation=True)
     result = run(moto_url)
     assert finding(result, "kms_key_rotation").status == "PASS"
-    assert "kms:GetKeyRotationStatus" in result.snapshot["api_calls_by_operation"]
-    assert result.snapshot["api_calls_by_operation"]["kms:GetKeyRotationStatus"] == 1
+    assert "kms:GetKeyRotationStatus" in result.snapshot.api_calls_by_operation
+    assert result.snapshot.api_calls_by_operation["kms:GetKeyRotationStatus"] == 1
 
 
 def test_no_keys_at_all_is_not_applicable(moto_url, account):
@@ -472,7 +469,7 @@ def test_throttling_that_succeeds_on_retry(moto_url, account):
     result = run(moto_url, on_client=_kms_error("eu-west-1", "ThrottlingException", times=2), max_attempts=4)
     assert finding(result, "kms_key_rotation", key).status == "PASS"
     assert finding(result, "kms_key_rotation").status == "PASS"
-    assert result.snapshot["api_calls_by_operation"]["kms:ListKeys"] == 3 + 2  # 3 regions, 2 throttled retries
+    assert result.snapshot.api_calls_by_operation["kms:ListKeys"] == 3 + 2  # 3 regions, 2 throttled retries
 
 
 def test_a_region_that_times_out_is_an_error_and_the_audit_completes(moto_url, complete, account):
@@ -554,6 +551,7 @@ def test_cli_json_contract_and_exit_code(moto_url, account, capsys, tmp_path):
         "reason",
         "remediation",
         "evidence",
+        "scope",  # added with the typed model: "control" (one per account) or "resource" (one per KMS key)
     }
     assert all(set(f) == keys for f in body["findings"])
     # The saved snapshot judges the same offline, with no AWS calls at all.

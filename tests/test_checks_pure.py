@@ -4,8 +4,16 @@ import json
 
 import pytest
 
-from chalicelib.checks import run_checks
-from chalicelib.checks.monitoring import key_policy_allows_cloudwatch, selector_gap
+from chalicelib.checks import run_checks as run_model_checks
+from chalicelib.checks.selectors import selector_gap
+from chalicelib.model import AccountSnapshot
+from chalicelib.model.rules import key_policy_allows_cloudwatch
+
+
+def run_checks(snapshot, benchmark):
+    """The checks on a snapshot written as its JSON document (the shape a saved --snapshot has)."""
+    return run_model_checks(AccountSnapshot.from_json(snapshot), benchmark)
+
 
 ACCOUNT = "111122223333"
 HOME = "ap-northeast-1"

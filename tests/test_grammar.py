@@ -1,4 +1,4 @@
-"""Filter-pattern grammar: what CloudWatch Logs accepts, rejects and matches (filter_grammar.md)."""
+"""Filter-pattern grammar: what CloudWatch Logs accepts, rejects and matches (docs/reference/filter_grammar.md)."""
 
 import json
 

@@ -18,8 +18,9 @@ import pytest
 from chalicelib.pipeline import run_audit
 from chalicelib.settings import Settings
 from chalicelib.state.table import create_table
-from ciswatch_cli.moto_env import MotoAccount, moto_process, set_auth
+from sandbox.moto_env import MotoAccount, moto_process, set_auth
 
+pytestmark = pytest.mark.moto
 HOME = "ap-northeast-1"
 POLICY = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "policy-prod.json").read_text())
 

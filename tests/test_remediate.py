@@ -3,148 +3,25 @@
 The affected controls PASS afterwards, nothing new FAILs (KMS included), a second apply changes
 nothing, and the CloudFormation rendering passes cfn-lint with a covering pattern for every control."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from chalicelib import catalog
+from chalicelib.checks import run_checks
 from chalicelib.checks.judge import judge
+from chalicelib.clients import ClientFactory
+from chalicelib.model import AccountSnapshot
 from chalicelib.pipeline import audit
+from chalicelib.remediation.apply import apply_plan
 from chalicelib.remediation.plan import make_plan, pattern_for
 from chalicelib.settings import Settings
 from ciswatch_cli.main import main
-from ciswatch_cli.remediate_apply import apply_plan
+from sandbox.scenarios import HOME, SCENARIOS, actions_disabled, empty, no_filters, topic_aws_managed_key
 
-HOME = "ap-northeast-1"
-LG = "CloudTrail/DefaultLogGroup"
 EMAIL = "security@example.com"
-
-
-def _monitored(account, skip=(), **trail_kwargs):
-    account.trail(region=HOME, log_group=LG, **trail_kwargs)
-    topic = account.topic(HOME)
-    account.monitor_all(HOME, LG, topic, skip=skip)
-    return topic
-
-
-def empty(account):
-    account.key(HOME, rotation=False, alias="alias/legacy")
-
-
-def single_region_trail(account):
-    account.trail(name="local", region=HOME, multi_region=False)
-
-
-def not_logging(account):
-    _monitored(account, logging_on=False)
-
-
-def write_only(account):
-    _monitored(account, selectors="WriteOnly")
-
-
-def advanced_write_only(account):
-    _monitored(account, selectors="advanced-write-only")
-
-
-def no_cloudwatch_logs(account):
-    account.trail(region=HOME, log_group=None)
-
-
-def no_filters(account):
-    account.trail(region=HOME, log_group=LG)
-
-
-def filter_misses_an_event(account):
-    topic = _monitored(account, skip=("cloudtrail_config_changes",))
-    account.monitor(
-        "cloudtrail_config_changes",
-        HOME,
-        LG,
-        topic,
-        pattern="{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) }",
-    )
-
-
-def filter_without_alarm(account):
-    topic = _monitored(account, skip=("nacl_changes",))
-    account.monitor("nacl_changes", HOME, LG, topic, alarm=False)
-
-
-def namespace_mismatch(account):
-    topic = _monitored(account, skip=("nacl_changes",))
-    account.monitor("nacl_changes", HOME, LG, topic, alarm_namespace="LogMetrics")
-
-
-def actions_disabled(account):
-    topic = _monitored(account, skip=("vpc_changes",))
-    account.monitor("vpc_changes", HOME, LG, topic, actions_enabled=False)
-
-
-def average_statistic(account):
-    topic = _monitored(account, skip=("vpc_changes",))
-    account.monitor("vpc_changes", HOME, LG, topic, statistic="Average")
-
-
-def no_sns_action(account):
-    account.trail(region=HOME, log_group=LG)
-    account.monitor_all(HOME, LG, None)
-
-
-def topic_deleted(account):
-    topic = _monitored(account)
-    account.client("sns", HOME).delete_topic(TopicArn=topic)
-
-
-def topic_aws_managed_key(account):
-    account.trail(region=HOME, log_group=LG)
-    account.monitor_all(HOME, LG, account.topic(HOME, kms_key="alias/aws/sns"))
-
-
-def topic_key_without_cloudwatch(account):
-    kms = account.client("kms", HOME)
-    key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.enable_key_rotation(KeyId=key)
-    account.trail(region=HOME, log_group=LG)
-    account.monitor_all(HOME, LG, account.topic(HOME, kms_key=key))
-
-
-def topic_without_subscriber(account):
-    account.trail(region=HOME, log_group=LG)
-    account.monitor_all(HOME, LG, account.topic(HOME, subscribe=None))
-
-
-def key_not_rotating(account):
-    _monitored(account)
-    account.key(HOME, rotation=False)
-    account.key("eu-west-1", rotation=False)
-    account.aws_managed_key(HOME, "lambda", rotation_reads=False)
-
-
-SCENARIOS = [
-    empty,
-    single_region_trail,
-    not_logging,
-    write_only,
-    advanced_write_only,
-    no_cloudwatch_logs,
-    no_filters,
-    filter_misses_an_event,
-    filter_without_alarm,
-    namespace_mismatch,
-    actions_disabled,
-    average_statistic,
-    no_sns_action,
-    topic_deleted,
-    topic_aws_managed_key,
-    topic_key_without_cloudwatch,
-    topic_without_subscriber,
-    key_not_rotating,
-]
 
 
 def settings(moto_url, benchmark="5.0.0"):
@@ -154,7 +31,7 @@ def settings(moto_url, benchmark="5.0.0"):
 def plan_and_apply(moto_url, benchmark="5.0.0", style="strict"):
     before = audit(settings(moto_url, benchmark))
     plan = make_plan(before.snapshot, before.findings, benchmark, style=style, notify_email=EMAIL, home_region=HOME)
-    outcome = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=True, log=lambda line: None)
+    outcome = apply_plan(plan, ClientFactory(settings(moto_url)), include_changes=True, log=lambda line: None)
     after = audit(settings(moto_url, benchmark))
     return before, plan, outcome, after
 
@@ -174,7 +51,7 @@ def test_plan_apply_audit_turns_green_and_a_second_apply_is_a_no_op(account, mot
             assert same and same[0].status == "PASS", (f.control, same[0].status if same else None)
     again = make_plan(after.snapshot, after.findings, "5.0.0", notify_email=EMAIL, home_region=HOME)
     assert again.steps == []
-    second = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=True, log=lambda line: None)
+    second = apply_plan(plan, ClientFactory(settings(moto_url)), include_changes=True, log=lambda line: None)
     assert second["applied"] == [] and second["failed"] == []
 
 
@@ -184,7 +61,7 @@ def test_changes_need_yes(account, moto_url):
     before = audit(settings(moto_url))
     plan = make_plan(before.snapshot, before.findings, "5.0.0", home_region=HOME)
     assert {s.kind for s in plan.changes} == {"enable_alarm_actions", "enable_key_rotation"}
-    outcome = apply_plan(plan, boto3.Session(), endpoint_url=moto_url, include_changes=False, log=lambda line: None)
+    outcome = apply_plan(plan, ClientFactory(settings(moto_url)), include_changes=False, log=lambda line: None)
     assert len(outcome["skipped"]) == 2 and outcome["applied"] == []
     assert {f.control for f in audit(settings(moto_url)).findings if f.status == "FAIL"} == {
         "vpc_changes",
@@ -195,7 +72,7 @@ def test_changes_need_yes(account, moto_url):
 def test_errors_are_not_fixed_blindly(account, moto_url):
     no_filters(account)
     before = audit(settings(moto_url))
-    snapshot = json.loads(json.dumps(before.snapshot))
+    snapshot = before.snapshot.to_json()
     group = next(iter(snapshot["log_groups"].values()))
     group["filters"], group["error"] = (
         None,
@@ -208,9 +85,8 @@ def test_errors_are_not_fixed_blindly(account, moto_url):
             "message": "denied",
         },
     )
-    from chalicelib.checks import run_checks
-
-    plan = make_plan(snapshot, run_checks(snapshot, "5.0.0"), "5.0.0", home_region=HOME)
+    broken = AccountSnapshot.from_json(snapshot)
+    plan = make_plan(broken, run_checks(broken, "5.0.0"), "5.0.0", home_region=HOME)
     assert plan.steps == [] and any("could not be checked" in n and "DescribeMetricFilters" in n for n in plan.notes)
 
 

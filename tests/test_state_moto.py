@@ -151,8 +151,10 @@ def test_new_aws_managed_key_never_pages(env):
     for _ in range(3):
         run_audit(env["settings"])
     assert messages(env) == []
-    items = [i for i in store(env).current().values() if "aws" in i.get("reason", "") and "AWS managed" in i["reason"]]
-    assert items and items[0]["status"] == "NOT_APPLICABLE"
+    items = [
+        i for i in store(env).current().values() if "aws" in (i.reason or "") and "AWS managed" in (i.reason or "")
+    ]
+    assert items and items[0].status == "NOT_APPLICABLE"
 
 
 def _failing_sns(env, failures: int):
@@ -210,8 +212,8 @@ def test_two_concurrent_runs_record_and_announce_each_transition_once(env):
     for t in threads:
         t.join()
     assert sum(o["transitions"] for o in outcomes) == 3
-    transitions = [t for t in store(env).transitions() if t.get("kind") == "REGRESSED"]
-    assert sorted(t["control"] for t in transitions) == ["iam_policy_changes", "nacl_changes", "vpc_changes"]
+    transitions = [t for t in store(env).transitions() if t.kind == "REGRESSED"]
+    assert sorted(t.control for t in transitions) == ["iam_policy_changes", "nacl_changes", "vpc_changes"]
     announced = [json.loads(m["Message"])["content"]["description"] for m in messages(env)]
     for name in ("4.4 iam_policy_changes", "4.11 nacl_changes", "4.14 vpc_changes"):
         assert sum(d.count(f"`{name}`") for d in announced) == 1, name
@@ -302,5 +304,5 @@ def test_runs_are_kept_for_the_trend(env):
     for _ in range(3):
         run_audit(env["settings"])
     runs = store(env).runs()
-    assert len(runs) == 3 and all(r["expires_at"] > 0 for r in runs)
-    assert json.loads(runs[0]["counts"])["PASS"] >= 16
+    assert len(runs) == 3 and all(r.expires_at and r.expires_at > 0 for r in runs)
+    assert runs[0].summary["counts"]["PASS"] >= 16

@@ -4,8 +4,15 @@ import json
 
 import pytest
 
-from chalicelib.notify.digest import SNS_LIMIT, build_digest
+from chalicelib.notify.digest import SNS_LIMIT
+from chalicelib.notify.digest import build_digest as build_typed_digest
+from chalicelib.state.items import Confirmation, TransitionItem
 from chalicelib.state.transitions import CLOSED, announcement, step
+
+
+def build_digest(account, benchmark, items, run_id, **kwargs):
+    """The digest of outbox items given as the table stores them."""
+    return build_typed_digest(account, benchmark, [TransitionItem.from_item(i) for i in items], run_id, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -23,8 +30,8 @@ from chalicelib.state.transitions import CLOSED, announcement, step
     ],
 )
 def test_confirmation_window(stored, observed, window, state, change):
-    new, got = step(stored, observed, window)
-    assert (new["status"], new["pending_status"], new["pending_count"]) == state and got == change
+    new, got = step(Confirmation(**stored) if stored else None, observed, window)
+    assert (new.status, new.pending_status, new.pending_count) == state and got == change
 
 
 @pytest.mark.parametrize(

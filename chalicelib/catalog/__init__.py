@@ -6,31 +6,37 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from ..model.findings import Severity
+from .errors import CatalogError as CatalogError
 
 _DATA = Path(__file__).parent / "data"
-SEVERITY_BY_LEVEL = {1: "HIGH", 2: "MEDIUM"}
-
-
-class CatalogError(ValueError):
-    """An unknown control id or benchmark version."""
+SEVERITY_BY_LEVEL = {1: Severity.HIGH, 2: Severity.MEDIUM}
+MONITORING, KMS = "monitoring", "kms"
 
 
 @dataclass(frozen=True)
 class Control:
     id: str
-    kind: str  # "monitoring" | "kms"
+    kind: str  # MONITORING | KMS
     title: str
     security_hub: str | None
-    cis: dict  # benchmark version -> CIS id
-    level: dict  # benchmark version -> CIS profile level (1 or 2)
-    event_sources: list  # CloudTrail eventSource values the control watches; ["*"] = every source
+    cis: dict[str, str]  # benchmark version -> CIS id
+    level: dict[str, int]  # benchmark version -> CIS profile level (1 or 2)
+    event_sources: list[str]  # CloudTrail eventSource values the control watches; ["*"] = every source
     metric_name: str | None  # the metric name ciswatch suggests for the control's filter
 
     def cis_id(self, benchmark: str) -> str | None:
         return self.cis.get(benchmark)
 
-    def severity(self, benchmark: str) -> str:
+    def severity(self, benchmark: str) -> Severity:
         return SEVERITY_BY_LEVEL[self.level.get(benchmark, 1)]
+
+    @property
+    def metric(self) -> str:
+        """The metric name of the filter ciswatch creates for the control."""
+        return self.metric_name or self.id
 
     def in_benchmark(self, benchmark: str) -> bool:
         return benchmark in self.cis
@@ -43,30 +49,31 @@ class CanonicalEvent:
     expect: str  # "match" | "no_match"
     tier: str
     why: str
-    event: dict
+    event: dict[str, Any]
     from_benchmark: str | None = None
 
     @property
     def event_name(self) -> str:
-        return self.event.get("eventName", "?")
+        return str(self.event.get("eventName", "?"))
 
 
-def _load(name: str):
+def _load(name: str) -> Any:
     with open(_DATA / name, encoding="utf-8") as fh:
         return json.load(fh)
 
 
 @lru_cache(maxsize=1)
-def _controls_doc() -> dict:
-    return _load("controls.json")
+def _controls_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = _load("controls.json")
+    return doc
 
 
 def benchmarks() -> tuple[str, ...]:
-    return tuple(_controls_doc()["benchmarks"])
+    return tuple(str(b) for b in _controls_doc()["benchmarks"])
 
 
 def default_benchmark() -> str:
-    return _controls_doc()["default_benchmark"]
+    return str(_controls_doc()["default_benchmark"])
 
 
 def resolve_benchmark(version: str | None) -> str:
@@ -97,15 +104,15 @@ def control(control_id: str) -> Control:
 
 
 def monitoring_controls(benchmark: str) -> tuple[Control, ...]:
-    return tuple(c for c in controls() if c.kind == "monitoring" and c.in_benchmark(benchmark))
+    return tuple(c for c in controls() if c.kind == MONITORING and c.in_benchmark(benchmark))
 
 
 @lru_cache(maxsize=1)
-def _published() -> tuple[dict, ...]:
+def _published() -> tuple[dict[str, Any], ...]:
     return tuple(_load("published_patterns.json")["patterns"])
 
 
-def published_patterns(control_id: str, benchmark: str) -> tuple[dict, ...]:
+def published_patterns(control_id: str, benchmark: str) -> tuple[dict[str, Any], ...]:
     """The patterns CIS (and Security Hub) printed for this control in this version, in catalogue order."""
     return tuple(p for p in _published() if p["control"] == control_id and benchmark in p["versions"])
 
@@ -150,14 +157,6 @@ def canonical_events(control_id: str, benchmark: str) -> tuple[CanonicalEvent, .
     )
 
 
-def recommended_pattern(control_id: str, benchmark: str) -> str:
-    """The pattern to deploy: the first published string of this version that judges ``covers``,
-    else the first published string of any version that does (the 1.3-1.5 unauthorized text does not)."""
-    from ..checks.judge import judge
-
-    candidates = list(published_patterns(control_id, benchmark))
-    candidates += [p for p in _published() if p["control"] == control_id and p not in candidates]
-    for p in candidates:
-        if judge(control_id, p["pattern"], benchmark).verdict == "covers":
-            return p["pattern"]
-    raise CatalogError(f"no published pattern covers {control_id} under CIS {benchmark}")
+def all_published_patterns(control_id: str) -> tuple[dict[str, Any], ...]:
+    """Every published string for the control, of any version, in catalogue order."""
+    return tuple(p for p in _published() if p["control"] == control_id)

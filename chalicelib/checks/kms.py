@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from .. import catalog
-from ..findings import ERROR, FAIL, NOT_APPLICABLE, PASS, WARNING, Finding, account_resource, rollup
-from ..inventory.snapshot import error_text
+from typing import Any
 
-MAX_PERIOD_DAYS = 365
+from .. import catalog
+from ..catalog import Control
+from ..model import AccountSnapshot, Finding, KmsKey, Problem, Status
+from ..model.conventions import KMS_ROTATION_CONTROL as KMS_CONTROL
+from ..model.conventions import MAX_ROTATION_PERIOD_DAYS
+from ..model.findings import rollup
+from ..model.rules import NotRotatable, why_not_rotatable
+from .common import new_finding
+
 NOT_ROTATABLE_STATES = {
     "Disabled": "the key is disabled: it cannot be used and rotation is paused until it is enabled",
     "PendingDeletion": "the key is pending deletion",
@@ -16,159 +22,168 @@ NOT_ROTATABLE_STATES = {
     "Creating": "the key is being created; it is checked again on the next run",
     "Updating": "the key is being updated; it is checked again on the next run",
 }
+Verdict = tuple[Status, str, str | None, Problem | None]
 
 
-def check_kms(snapshot: dict, benchmark: str) -> list[Finding]:
-    ctl = catalog.control("kms_key_rotation")
+def check_kms(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]:
+    ctl = catalog.control(KMS_CONTROL)
     if not ctl.in_benchmark(benchmark):
         return []
-    account = snapshot["account"]
     findings = []
     region_errors = []
-    for region in snapshot["regions"]:
-        data = snapshot["kms"].get(region)
+    for region in snapshot.regions:
+        data = snapshot.kms.get(region)
         if data is None:
             region_errors.append(f"{region}: not read")
             continue
-        if data["error"]:
-            region_errors.append(error_text(data["error"]))
+        if data.error or data.keys is None:
+            region_errors.append(data.error.text() if data.error else f"{region}: not read")
             continue
-        for key in data["keys"]:
-            status, reason, remediation = _key_verdict(key)
+        for key in data.keys:
+            status, reason, remediation, problem = _key_verdict(key)
+            evidence = _evidence(key)
+            if problem:
+                evidence["problem"] = problem
             findings.append(
-                Finding(
-                    account=account,
-                    control=ctl.id,
-                    cis_id=ctl.cis_id(benchmark),
-                    security_hub_id=ctl.security_hub,
-                    status=status,
-                    severity=ctl.severity(benchmark),
+                new_finding(
+                    snapshot,
+                    ctl,
+                    benchmark,
+                    status,
+                    reason,
                     region=region,
-                    resource=key["arn"] or key["key_id"],
-                    reason=reason,
+                    resource=key.arn or key.key_id,
                     remediation=remediation,
-                    evidence=_evidence(key),
+                    evidence=evidence,
                 )
             )
-    if snapshot.get("regions_error"):
+    if snapshot.regions_error:
         region_errors.insert(
             0,
-            "could not list the enabled regions, only the default region was audited: "
-            + error_text(snapshot["regions_error"]),
+            "could not list the enabled regions, only the default region was audited: " + snapshot.regions_error.text(),
         )
     findings.append(_rollup(snapshot, ctl, benchmark, findings, region_errors))
     return findings
 
 
-def _key_verdict(key):
-    name = _key_name(key)
-    if key["describe_error"]:
-        err = key["describe_error"]
-        if err["code"] in ("NotFoundException", "NotFound"):
-            return NOT_APPLICABLE, f"key {name} was deleted while the audit ran", None
-        return ERROR, f"could not describe key {name}: {error_text(err)}", None
-    meta = key["metadata"]
-    if meta.get("KeyManager") != "CUSTOMER":
+def _not_applicable(reason: str) -> Verdict:
+    return Status.NOT_APPLICABLE, reason, None, None
+
+
+def _key_verdict(key: KmsKey) -> Verdict:
+    name = key.display_name
+    if key.describe_error:
+        err = key.describe_error
+        if err.not_found:
+            return _not_applicable(f"key {name} was deleted while the audit ran")
+        return Status.ERROR, f"could not describe key {name}: {err.text()}", None, None
+    meta = key.metadata
+    if meta is None:
+        return Status.ERROR, f"could not describe key {name}: not read", None, None
+    why_not = why_not_rotatable(meta)
+    if why_not is NotRotatable.AWS_MANAGED:
+        return _not_applicable(f"AWS managed key {name}: AWS rotates it every year and its rotation cannot be changed")
+    if why_not is NotRotatable.NOT_SYMMETRIC:
+        return _not_applicable(f"{meta.key_spec} key {name}: automatic rotation is only for symmetric encryption keys")
+    if why_not is NotRotatable.CUSTOM_KEY_STORE:
+        return _not_applicable(f"key {name} is in a custom key store: automatic rotation is not supported")
+    if why_not is NotRotatable.IMPORTED:
+        return _not_applicable(
+            f"key {name} has imported key material: it cannot rotate automatically (import new material and rotate on demand)"
+        )
+    if why_not is NotRotatable.NOT_ENABLED:
+        state = meta.key_state
+        return _not_applicable(f"key {name}: " + NOT_ROTATABLE_STATES.get(str(state), f"key state {state}"))
+    replica = meta.multi_region_key_type == "REPLICA"
+    if replica and key.rotation is None and not key.rotation_error:
+        primary = meta.primary_key.get("Arn", "its primary key")
+        return _not_applicable(
+            f"multi-Region replica {name}: rotation follows the primary {primary}, which has its own finding"
+        )
+    if key.rotation_error:
         return (
-            NOT_APPLICABLE,
-            f"AWS managed key {name}: AWS rotates it every year and its rotation cannot be changed",
+            Status.ERROR,
+            f"could not read the rotation status of key {name}: {key.rotation_error.text()}",
+            None,
             None,
         )
-    if meta.get("KeySpec") != "SYMMETRIC_DEFAULT":
+    fix = f"aws kms enable-key-rotation --key-id {meta.key_id} --region {key.region}"
+    if replica:
+        primary_key = meta.primary_key
+        fix = f"aws kms enable-key-rotation --key-id {primary_key.get('Arn')} --region {primary_key.get('Region')}  # on the primary"
+    rotation = key.rotation
+    if rotation is None or not rotation.enabled:
         return (
-            NOT_APPLICABLE,
-            f"{meta.get('KeySpec')} key {name}: automatic rotation is only for symmetric encryption keys",
-            None,
+            Status.FAIL,
+            f"customer managed key {name} does not rotate automatically",
+            fix,
+            Problem.KEY_ROTATION_DISABLED,
         )
-    if meta.get("CustomKeyStoreId") or meta.get("Origin") in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
-        return NOT_APPLICABLE, f"key {name} is in a custom key store: automatic rotation is not supported", None
-    if meta.get("Origin") == "EXTERNAL":
+    period = rotation.period_days
+    if period and period > MAX_ROTATION_PERIOD_DAYS:
         return (
-            NOT_APPLICABLE,
-            f"key {name} has imported key material: it cannot rotate automatically (import new material and rotate on demand)",
-            None,
-        )
-    state = meta.get("KeyState")
-    if state != "Enabled":
-        return NOT_APPLICABLE, f"key {name}: " + NOT_ROTATABLE_STATES.get(state, f"key state {state}"), None
-    mrc = meta.get("MultiRegionConfiguration") or {}
-    if mrc.get("MultiRegionKeyType") == "REPLICA" and key["rotation"] is None and not key["rotation_error"]:
-        primary = (mrc.get("PrimaryKey") or {}).get("Arn", "its primary key")
-        return (
-            NOT_APPLICABLE,
-            f"multi-Region replica {name}: rotation follows the primary {primary}, which has its own finding",
-            None,
-        )
-    if key["rotation_error"]:
-        return ERROR, f"could not read the rotation status of key {name}: {error_text(key['rotation_error'])}", None
-    rotation = key["rotation"] or {}
-    fix = f"aws kms enable-key-rotation --key-id {meta['KeyId']} --region {key['region']}"
-    if mrc.get("MultiRegionKeyType") == "REPLICA":
-        primary = mrc.get("PrimaryKey") or {}
-        fix = f"aws kms enable-key-rotation --key-id {primary.get('Arn')} --region {primary.get('Region')}  # on the primary"
-    if not rotation.get("KeyRotationEnabled"):
-        return FAIL, f"customer managed key {name} does not rotate automatically", fix
-    period = rotation.get("RotationPeriodInDays")
-    if period and period > MAX_PERIOD_DAYS:
-        return (
-            WARNING,
-            f"key {name} rotates only every {period} days (more than {MAX_PERIOD_DAYS})",
-            fix + f" --rotation-period-in-days {MAX_PERIOD_DAYS}",
+            Status.WARNING,
+            f"key {name} rotates only every {period} days (more than {MAX_ROTATION_PERIOD_DAYS})",
+            fix + f" --rotation-period-in-days {MAX_ROTATION_PERIOD_DAYS}",
+            Problem.KEY_ROTATION_PERIOD_TOO_LONG,
         )
     every = f" every {period} days" if period else ""
-    return PASS, f"key {name} rotates automatically{every}", None
+    return Status.PASS, f"key {name} rotates automatically{every}", None, None
 
 
-def _key_name(key) -> str:
-    return f"{key['aliases'][0]} ({key['key_id']})" if key["aliases"] else key["key_id"]
-
-
-def _evidence(key) -> dict:
-    meta = key["metadata"] or {}
-    ev = {k: meta[k] for k in ("KeyManager", "KeySpec", "Origin", "KeyState") if k in meta}
-    if key["aliases"]:
-        ev["aliases"] = key["aliases"]
-    if key["rotation"]:
-        ev["rotation"] = key["rotation"]
+def _evidence(key: KmsKey) -> dict[str, Any]:
+    meta = key.metadata
+    ev: dict[str, Any] = {}
+    if meta is not None:
+        for label, value in (
+            ("KeyManager", meta.key_manager),
+            ("KeySpec", meta.key_spec),
+            ("Origin", meta.origin),
+            ("KeyState", meta.key_state),
+        ):
+            if value is not None:
+                ev[label] = value
+    if key.aliases:
+        ev["aliases"] = list(key.aliases)
+    if key.rotation:
+        ev["rotation"] = key.rotation.to_json()
     return ev
 
 
-def _rollup(snapshot, ctl, benchmark, key_findings, region_errors) -> Finding:
+def _rollup(
+    snapshot: AccountSnapshot, ctl: Control, benchmark: str, key_findings: list[Finding], region_errors: list[str]
+) -> Finding:
     statuses = [f.status for f in key_findings]
-    counts = {s: statuses.count(s) for s in (PASS, FAIL, WARNING, ERROR, NOT_APPLICABLE)}
-    in_scope = counts[PASS] + counts[FAIL] + counts[WARNING] + counts[ERROR]
-    status = rollup(s for s in statuses if s != NOT_APPLICABLE)
-    if region_errors and status != FAIL:
-        status = ERROR
+    counts = {str(s): statuses.count(s) for s in Status}
+    in_scope = counts[Status.PASS] + counts[Status.FAIL] + counts[Status.WARNING] + counts[Status.ERROR]
+    status = rollup(s for s in statuses if s is not Status.NOT_APPLICABLE)
+    if region_errors and status is not Status.FAIL:
+        status = Status.ERROR
     if status is None:
-        status = NOT_APPLICABLE
-    parts = [f"{in_scope} customer managed key(s) that can rotate in {len(snapshot['regions'])} region(s)"]
-    if counts[FAIL]:
-        parts.append(f"{counts[FAIL]} do not rotate")
-    if counts[WARNING]:
-        parts.append(f"{counts[WARNING]} rotate less often than yearly")
-    if counts[ERROR]:
-        parts.append(f"{counts[ERROR]} could not be checked")
-    if counts[NOT_APPLICABLE]:
-        parts.append(f"{counts[NOT_APPLICABLE]} other key(s) not applicable")
+        status = Status.NOT_APPLICABLE
+    parts = [f"{in_scope} customer managed key(s) that can rotate in {len(snapshot.regions)} region(s)"]
+    if counts[Status.FAIL]:
+        parts.append(f"{counts[Status.FAIL]} do not rotate")
+    if counts[Status.WARNING]:
+        parts.append(f"{counts[Status.WARNING]} rotate less often than yearly")
+    if counts[Status.ERROR]:
+        parts.append(f"{counts[Status.ERROR]} could not be checked")
+    if counts[Status.NOT_APPLICABLE]:
+        parts.append(f"{counts[Status.NOT_APPLICABLE]} other key(s) not applicable")
     reason = "; ".join(parts)
     if region_errors:
         reason += "; could not list keys: " + "; ".join(region_errors)
     remediation = None
-    if counts[FAIL]:
+    if counts[Status.FAIL]:
         remediation = (
             "enable rotation on each failing key: aws kms enable-key-rotation --key-id <key-id> --region <region>"
         )
-    return Finding(
-        account=snapshot["account"],
-        control=ctl.id,
-        cis_id=ctl.cis_id(benchmark),
-        security_hub_id=ctl.security_hub,
-        status=status,
-        severity=ctl.severity(benchmark),
-        region=None,
-        resource=account_resource(snapshot.get("partition", "aws"), snapshot["account"]),
-        reason=reason,
+    return new_finding(
+        snapshot,
+        ctl,
+        benchmark,
+        status,
+        reason,
         remediation=remediation,
         evidence={"keys": counts, "region_errors": region_errors},
     )

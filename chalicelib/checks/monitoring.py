@@ -9,59 +9,69 @@ account) > FAIL (the deepest chain, with its first broken link and the fix).
 
 from __future__ import annotations
 
-import json
-import re
-import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import catalog
-from ..findings import ERROR, FAIL, NOT_APPLICABLE, PASS, WARNING, Finding, account_resource
-from ..inventory.snapshot import alarm_metrics, error_text
-from .judge import COVERS, OVERBROAD, judge
+from ..catalog import Control
+from ..model import AccountSnapshot, Alarm, ApiError, Arn, Finding, LogGroup, MetricFilter, Problem, Status, Trail
+from ..model.arn import account_of, is_sns_topic
+from ..model.commands import (
+    alarm_command,
+    all_management_events_command,
+    cli,
+    enable_alarm_actions_command,
+    filter_command,
+    start_logging_command,
+)
+from ..model.conventions import DEFAULT_NAMESPACE, resource_name
+from ..model.rules import TopicKeyVerdict, topic_key_verdict
+from ..model.snapshot import MetricTransformation, RegionAlarms, Topic
+from .common import new_finding
+from .judge import COVERS, MISSES, OVERBROAD, Verdict, judge, must_match_names, recommended_pattern
+from .selectors import selector_gap
 
 LINKS = ("trail", "filter", "alarm", "action", "topic", "subscriber", "complete")
-PREFERENCE = {PASS: 0, WARNING: 1, ERROR: 2, NOT_APPLICABLE: 3, FAIL: 4}
-DEFAULT_NAMESPACE = "CISBenchmark"
+PREFERENCE = {Status.PASS: 0, Status.WARNING: 1, Status.ERROR: 2, Status.NOT_APPLICABLE: 3, Status.FAIL: 4}
+Evidence = dict[str, Any]
 
 
 @dataclass
 class Chain:
     link: str  # the first broken link, or "complete"
-    status: str
+    status: Status
     reason: str
     remediation: str | None = None
     region: str | None = None
-    evidence: dict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=dict)
 
     @property
     def depth(self) -> int:
         return LINKS.index(self.link)
 
 
-def check_monitoring(snapshot: dict, benchmark: str) -> list[Finding]:
+def check_monitoring(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]:
     return [_finding(snapshot, ctl, benchmark) for ctl in catalog.monitoring_controls(benchmark)]
 
 
-def _finding(snapshot, ctl, benchmark) -> Finding:
+def _finding(snapshot: AccountSnapshot, ctl: Control, benchmark: str) -> Finding:
     chains = list(_chains(snapshot, ctl, benchmark))
     best = min(chains, key=lambda c: (PREFERENCE[c.status], -c.depth))
     evidence = dict(best.evidence)
     evidence["broken_link"] = None if best.link == "complete" else best.link
     evidence["chains_evaluated"] = len(chains)
-    if best.status == ERROR:
-        deepest_fail = max((c for c in chains if c.status == FAIL), key=lambda c: c.depth, default=None)
+    if best.status is Status.ERROR:
+        deepest_fail = max((c for c in chains if c.status is Status.FAIL), key=lambda c: c.depth, default=None)
         if deepest_fail:
             evidence["best_failing_chain"] = {"link": deepest_fail.link, "reason": deepest_fail.reason}
-    return Finding(
-        account=snapshot["account"],
-        control=ctl.id,
-        cis_id=ctl.cis_id(benchmark),
-        security_hub_id=ctl.security_hub,
-        status=best.status,
-        severity=ctl.severity(benchmark),
+    return new_finding(
+        snapshot,
+        ctl,
+        benchmark,
+        best.status,
+        best.reason,
         region=best.region,
-        resource=account_resource(snapshot.get("partition", "aws"), snapshot["account"]),
-        reason=best.reason,
         remediation=best.remediation,
         evidence=evidence,
     )
@@ -70,239 +80,162 @@ def _finding(snapshot, ctl, benchmark) -> Finding:
 # --- chain walking -----------------------------------------------------------------------------
 
 
-def _chains(snapshot, ctl, benchmark):
-    trails = snapshot["trails"]
-    if trails.get("error"):
-        err = trails["error"]
+def _chains(snapshot: AccountSnapshot, ctl: Control, benchmark: str) -> Iterator[Chain]:
+    trails = snapshot.trails
+    if trails.error:
         yield Chain(
             "trail",
-            ERROR,
-            f"could not list trails: {_call(err)}",
-            region=trails.get("region"),
-            evidence={"error": err, "problem": "trails_unreadable"},
+            Status.ERROR,
+            f"could not list trails: {trails.error.text()}",
+            region=trails.region,
+            evidence={"error": trails.error.to_json(), "problem": Problem.TRAILS_UNREADABLE},
         )
         return
-    items = trails.get("items") or []
-    multi = [t for t in items if t["is_multi_region"]]
+    multi = [t for t in trails.items if t.is_multi_region]
     if not multi:
-        single = ", ".join(f"{t['name']} ({t['home_region']})" for t in items)
+        single = ", ".join(f"{t.name} ({t.home_region})" for t in trails.items)
         reason = "no multi-Region CloudTrail trail" + (f"; single-Region trails only: {single}" if single else "")
         yield Chain(
             "trail",
-            FAIL,
+            Status.FAIL,
             reason,
             _fix_trail(),
-            evidence={"trails": [t["arn"] for t in items], "problem": "no_multi_region_trail"},
+            evidence={"trails": [t.arn for t in trails.items], "problem": Problem.NO_MULTI_REGION_TRAIL},
         )
         return
     for trail in multi:
         yield from _trail_chains(snapshot, trail, ctl, benchmark)
 
 
-def _trail_chains(snapshot, trail, ctl, benchmark):
-    account = snapshot["account"]
-    name, home = trail["name"], trail["home_region"]
-    ev = {"trail": trail["arn"], "trail_home_region": home}
-    if trail["owner_account"] != account:
+def _trail_chains(snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchmark: str) -> Iterator[Chain]:
+    name, home = trail.name, trail.home_region
+    ev: Evidence = {"trail": trail.arn, "trail_home_region": home}
+    if trail.owner_account != snapshot.account:
         yield Chain(
             "trail",
-            NOT_APPLICABLE,
-            f"monitored through organization trail {name} owned by account {trail['owner_account']}: "
+            Status.NOT_APPLICABLE,
+            f"monitored through organization trail {name} owned by account {trail.owner_account}: "
             f"its log group, filters and alarms live there; audit that account",
             region=home,
-            evidence={**ev, "problem": "trail_in_other_account"},
+            evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
         )
         return
-    if not trail["log_group_arn"]:
+    if not trail.log_group_arn:
         yield Chain(
             "trail",
-            FAIL,
+            Status.FAIL,
             f"trail {name} does not deliver to CloudWatch Logs",
             _fix_trail_logs(name, home),
             home,
-            {**ev, "problem": "trail_without_cloudwatch_logs"},
+            {**ev, "problem": Problem.TRAIL_WITHOUT_CLOUDWATCH_LOGS},
         )
         return
-    lg_arn = trail["log_group_arn"]
+    lg_arn = trail.log_group_arn
     ev["log_group"] = lg_arn
-    group = snapshot["log_groups"].get(lg_arn)
+    group = snapshot.log_groups.get(lg_arn)
     if group is None:
-        owner = lg_arn.split(":")[4] if lg_arn.count(":") >= 5 else "?"
+        owner = account_of(lg_arn) or "?"
         yield Chain(
             "trail",
-            NOT_APPLICABLE,
+            Status.NOT_APPLICABLE,
             f"trail {name} delivers to log group {lg_arn} in account {owner}: audit that account",
             region=home,
-            evidence={**ev, "problem": "log_group_in_other_account"},
+            evidence={**ev, "problem": Problem.LOG_GROUP_IN_OTHER_ACCOUNT},
         )
         return
-    problem = _trail_problem(trail, ctl)
-    if problem:
-        yield Chain("trail", problem[0], problem[1], problem[2], home, {**ev, "problem": problem[3]})
+    broken = _trail_problem(trail, ctl)
+    if broken:
+        status, reason, fix, problem = broken
+        yield Chain("trail", status, reason, fix, home, {**ev, "problem": problem})
         return
     yield from _filter_chains(snapshot, group, ctl, benchmark, ev)
 
 
-def _trail_problem(trail, ctl):
-    name, home = trail["name"], trail["home_region"]
-    if trail["status_error"]:
+def _trail_problem(trail: Trail, ctl: Control) -> tuple[Status, str, str | None, Problem] | None:
+    name, home = trail.name, trail.home_region
+    if trail.status_error:
         return (
-            ERROR,
-            f"could not read the status of trail {name}: {_call(trail['status_error'])}",
+            Status.ERROR,
+            f"could not read the status of trail {name}: {trail.status_error.text()}",
             None,
-            "trail_status_unreadable",
+            Problem.TRAIL_STATUS_UNREADABLE,
         )
-    if not (trail["status"] or {}).get("IsLogging"):
+    if not trail.is_logging:
         return (
-            FAIL,
+            Status.FAIL,
             f"trail {name} is not logging",
-            _cmd("aws cloudtrail start-logging", name=name, region=home),
-            "trail_not_logging",
+            start_logging_command(str(name), home),
+            Problem.TRAIL_NOT_LOGGING,
         )
-    if trail["selectors_error"]:
+    if trail.selectors_error:
         return (
-            ERROR,
-            f"could not read the event selectors of trail {name}: {_call(trail['selectors_error'])}",
+            Status.ERROR,
+            f"could not read the event selectors of trail {name}: {trail.selectors_error.text()}",
             None,
-            "selectors_unreadable",
+            Problem.SELECTORS_UNREADABLE,
         )
-    gap = selector_gap(trail["selectors"] or {}, ctl.event_sources)
+    gap = selector_gap(trail.selectors or {}, ctl.event_sources)
     if gap:
-        fix = _cmd(
-            "aws cloudtrail put-event-selectors",
-            trail_name=name,
-            event_selectors='[{"ReadWriteType":"All","IncludeManagementEvents":true}]',
-            region=home,
-        )
-        return FAIL, f"trail {name} {gap}", fix, "selectors_incomplete"
+        fix = all_management_events_command(str(name), home)
+        return Status.FAIL, f"trail {name} {gap}", fix, Problem.SELECTORS_INCOMPLETE
     return None
 
 
-def selector_gap(selectors: dict, sources) -> str | None:
-    """Why the selectors miss management events (read and write) from ``sources``; None if they don't."""
-    basic = selectors.get("EventSelectors") or []
-    advanced = selectors.get("AdvancedEventSelectors") or []
-    reasons = []
-    for s in basic:
-        if not s.get("IncludeManagementEvents"):
-            continue
-        if s.get("ReadWriteType", "All") != "All":
-            reasons.append(f"records only {s.get('ReadWriteType')} management events (CIS requires All)")
-            continue
-        excluded = _excluded(sources, s.get("ExcludeManagementEventSources") or [])
-        if excluded:
-            reasons.append(f"excludes management events from {', '.join(excluded)}, which this control watches")
-            continue
-        return None
-    for s in advanced:
-        fields = {f.get("Field"): f for f in s.get("FieldSelectors", [])}
-        category = fields.get("eventCategory") or {}
-        if "Management" not in (category.get("Equals") or []):
-            continue
-        read_only = fields.get("readOnly")
-        if read_only and set(read_only.get("Equals") or []) != {"true", "false"}:
-            reasons.append(
-                f"advanced selector {s.get('Name') or ''!r} restricts readOnly (CIS requires read and write)"
-            )
-            continue
-        source = fields.get("eventSource")
-        if source:
-            other_ops = set(source) - {"Field", "Equals", "NotEquals"}
-            if other_ops:
-                reasons.append(
-                    f"advanced selector filters eventSource with {', '.join(sorted(other_ops))}; ciswatch cannot confirm it keeps this control's events"
-                )
-                continue
-            if "Equals" in source and ("*" in sources or not set(sources) <= set(source["Equals"])):
-                reasons.append("advanced selector records management events from some event sources only")
-                continue
-            excluded = _excluded(sources, source.get("NotEquals") or [])
-            if excluded:
-                reasons.append(f"excludes management events from {', '.join(excluded)}, which this control watches")
-                continue
-        return None
-    if not basic and not advanced:
-        return "has no event selectors: it records no management events"
-    return reasons[0] if reasons else "records no management events"
-
-
-def _excluded(sources, excluded) -> list:
-    if "*" in sources:
-        return sorted(excluded)
-    return sorted(set(excluded) & set(sources))
-
-
-def _filter_chains(snapshot, group, ctl, benchmark, ev):
-    region = group["region"]
-    lg = group["name"]
-    if group["error"]:
+def _filter_chains(
+    snapshot: AccountSnapshot, group: LogGroup, ctl: Control, benchmark: str, ev: Evidence
+) -> Iterator[Chain]:
+    region = group.region
+    if group.error or group.filters is None:
         yield Chain(
             "filter",
-            ERROR,
-            f"could not list the metric filters of log group {lg}: {_call(group['error'])}",
+            Status.ERROR,
+            f"could not list the metric filters of log group {group.name}: {_call(group.error)}",
             None,
             region,
-            {**ev, "problem": "filters_unreadable"},
+            {**ev, "problem": Problem.FILTERS_UNREADABLE},
         )
         return
     judged = []
-    candidates = []
-    for f in group["filters"]:
-        verdict = judge(ctl.id, f.get("filterPattern", ""), benchmark)
+    candidates: list[tuple[MetricFilter, Verdict, MetricTransformation]] = []
+    for f in group.filters:
+        verdict = judge(ctl.id, f.pattern or "", benchmark)
         judged.append(
-            {
-                "filter": f.get("filterName"),
-                "verdict": verdict.verdict,
-                "strict": verdict.strict,
-                "missed": list(verdict.missed),
-            }
+            {"filter": f.name, "verdict": verdict.verdict, "strict": verdict.strict, "missed": list(verdict.missed)}
         )
         if verdict.verdict in (COVERS, OVERBROAD):
-            for m in f.get("metricTransformations") or []:
+            for m in f.transformations:
                 candidates.append((f, verdict, m))
-    ev = {
-        **ev,
-        "filters_judged": [j for j in judged if j["verdict"] != "misses" or j["missed"] != _all_missed(ctl, benchmark)],
-    }
+    # A filter that catches none of the control's events belongs to another control: leave it out of the evidence.
+    every_event = list(must_match_names(ctl.id, benchmark))
+    ev = {**ev, "filters_judged": [j for j in judged if j["verdict"] != MISSES or j["missed"] != every_event]}
     if not candidates:
         yield Chain(
             "filter",
-            FAIL,
-            _no_filter_reason(group, judged, ctl, benchmark),
+            Status.FAIL,
+            _no_filter_reason(group, judged, ctl, every_event),
             _fix_filter(ctl, benchmark, group),
             region,
-            {**ev, "problem": "no_covering_filter", "log_group_name": group["name"]},
+            {**ev, "problem": Problem.NO_COVERING_FILTER, "log_group_name": group.name},
         )
         return
     for f, verdict, metric in candidates:
         fev = {
             **ev,
-            "filter": f.get("filterName"),
-            "pattern": f.get("filterPattern"),
+            "filter": f.name,
+            "pattern": f.pattern,
             "verdict": verdict.verdict,
             "strict": verdict.strict,
-            "metric": f"{metric.get('metricNamespace')}/{metric.get('metricName')}",
-            "metric_name": metric.get("metricName"),
-            "metric_namespace": metric.get("metricNamespace"),
+            "metric": metric.label,
+            "metric_name": metric.metric_name,
+            "metric_namespace": metric.metric_namespace,
         }
-        yield from _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, fev)
+        yield from _alarm_chains(snapshot, group, f, verdict, metric, ctl, fev)
 
 
-def _all_missed(ctl, benchmark):
-    # A filter that catches none of the control's events belongs to another control: leave it out of the evidence.
-    from .judge import _events
-
-    names = []
-    for e, _ in _events(ctl.id, benchmark):
-        if e.expect == "match" and e.event_name not in names:
-            names.append(e.event_name)
-    return names
-
-
-def _no_filter_reason(group, judged, ctl, benchmark) -> str:
-    relevant = [j for j in judged if j["verdict"] == "misses" and j["missed"] != _all_missed(ctl, benchmark)]
+def _no_filter_reason(group: LogGroup, judged: list[dict[str, Any]], ctl: Control, every_event: list[str]) -> str:
+    relevant = [j for j in judged if j["verdict"] == MISSES and j["missed"] != every_event]
     invalid = [j for j in judged if j["verdict"] == "invalid"]
-    base = f"log group {group['name']} ({group['region']}) has no metric filter that catches {ctl.title.lower()}"
+    base = f"log group {group.name} ({group.region}) has no metric filter that catches {ctl.title.lower()}"
     if relevant:
         j = relevant[0]
         return f"{base}: filter {j['filter']} misses {', '.join(j['missed'])}"
@@ -311,170 +244,190 @@ def _no_filter_reason(group, judged, ctl, benchmark) -> str:
     return base
 
 
-def _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, ev):
-    region = group["region"]
-    alarms = snapshot["alarms"].get(region) or {"items": [], "error": None}
-    if alarms["error"]:
+def _alarm_chains(
+    snapshot: AccountSnapshot,
+    group: LogGroup,
+    f: MetricFilter,
+    verdict: Verdict,
+    metric: MetricTransformation,
+    ctl: Control,
+    ev: Evidence,
+) -> Iterator[Chain]:
+    region = group.region
+    alarms = snapshot.alarms.get(region) or RegionAlarms(items=())
+    if alarms.error or alarms.items is None:
         yield Chain(
             "alarm",
-            ERROR,
-            f"could not list the alarms of {region}: {_call(alarms['error'])}",
+            Status.ERROR,
+            f"could not list the alarms of {region}: {_call(alarms.error)}",
             None,
             region,
-            {**ev, "problem": "alarms_unreadable"},
+            {**ev, "problem": Problem.ALARMS_UNREADABLE},
         )
         return
-    name, ns = metric.get("metricName"), metric.get("metricNamespace")
-    watching = [a for a in alarms["items"] or [] if (name, ns) in _metrics(a)]
+    name, ns = metric.metric_name, metric.metric_namespace
+    watching = [a for a in alarms.items if (name, ns) in a.watched_metrics()]
     if not watching:
-        same_name = [a["AlarmName"] for a in alarms["items"] or [] if any(n == name for n, _ in _metrics(a))]
-        reason = f"no alarm on metric {ns}/{name} of filter {f.get('filterName')}"
+        same_name = [a.name for a in alarms.items if any(n == name for n, _ in a.watched_metrics())]
+        reason = f"no alarm on metric {ns}/{name} of filter {f.name}"
         if same_name:
             reason += f" (alarm {same_name[0]} watches a metric named {name} in another namespace)"
-        yield Chain("alarm", FAIL, reason, _fix_alarm(ctl, region, name, ns), region, {**ev, "problem": "no_alarm"})
+        yield Chain(
+            "alarm",
+            Status.FAIL,
+            reason,
+            _fix_alarm(ctl, region, str(name), str(ns)),
+            region,
+            {**ev, "problem": Problem.NO_ALARM},
+        )
         return
     for alarm in watching:
-        aev = {**ev, "alarm": alarm.get("AlarmArn") or alarm.get("AlarmName")}
-        problem = _alarm_problem(alarm, metric)
-        if problem:
-            code = "alarm_actions_disabled" if "actions disabled" in problem[0] else "alarm_not_sensible"
-            yield Chain("alarm", FAIL, problem[0], problem[1], region, {**aev, "problem": code})
+        aev = {**ev, "alarm": alarm.arn or alarm.name}
+        broken = _alarm_problem(alarm, metric)
+        if broken:
+            reason, fix, problem = broken
+            yield Chain("alarm", Status.FAIL, reason, fix, region, {**aev, "problem": problem})
             continue
-        topics = [a for a in alarm.get("AlarmActions") or [] if a.split(":")[2:3] == ["sns"]]
+        topics = [a for a in alarm.alarm_actions or () if is_sns_topic(a)]
         if not topics:
-            fix = f"add an SNS topic with a confirmed subscriber to the AlarmActions of alarm {alarm['AlarmName']} ({region})"
+            fix = f"add an SNS topic with a confirmed subscriber to the AlarmActions of alarm {alarm.name} ({region})"
             yield Chain(
                 "action",
-                FAIL,
-                f"alarm {alarm['AlarmName']} has no SNS topic in its alarm actions",
+                Status.FAIL,
+                f"alarm {alarm.name} has no SNS topic in its alarm actions",
                 fix,
                 region,
-                {**aev, "problem": "no_sns_action"},
+                {**aev, "problem": Problem.NO_SNS_ACTION},
             )
             continue
         for topic_arn in topics:
             yield _topic_chain(snapshot, topic_arn, alarm, verdict, f, {**aev, "topic": topic_arn}, region)
 
 
-def _metrics(alarm):
-    return alarm_metrics(alarm)
-
-
-def _alarm_problem(alarm, metric):
-    name, region_fix = alarm["AlarmName"], None
-    if not alarm.get("ActionsEnabled", True):
+def _alarm_problem(alarm: Alarm, metric: MetricTransformation) -> tuple[str, str | None, Problem] | None:
+    """Why one event on the metric would not make this alarm notify, or None."""
+    name = alarm.name
+    if alarm.actions_enabled is False:
         return (
             f"alarm {name} has its actions disabled",
-            f"aws cloudwatch enable-alarm-actions --alarm-names {shlex.quote(name)}",
+            enable_alarm_actions_command(name),
+            Problem.ALARM_ACTIONS_DISABLED,
         )
-    if alarm.get("Metrics"):
+    if alarm.metrics:
         return None  # metric math: the threshold logic is the user's; the metric is watched
-    stat = alarm.get("Statistic")
+    not_sensible = Problem.ALARM_NOT_SENSIBLE
+    stat = alarm.statistic
     if stat not in ("Sum", "SampleCount"):
         return (
-            f"alarm {name} uses statistic {stat or alarm.get('ExtendedStatistic')}; CIS expects Sum (or SampleCount) so that one event counts",
-            region_fix,
+            f"alarm {name} uses statistic {stat or alarm.extended_statistic}; CIS expects Sum (or SampleCount) so that one event counts",
+            None,
+            not_sensible,
         )
-    if alarm.get("Dimensions"):
-        dims = metric.get("dimensions") or {}
-        if {d["Name"] for d in alarm["Dimensions"]} != set(dims):
-            return f"alarm {name} watches dimensions the filter never emits", region_fix
+    if alarm.dimensions:
+        if {d.name for d in alarm.dimensions} != set(metric.dimensions or {}):
+            return f"alarm {name} watches dimensions the filter never emits", None, not_sensible
     try:
-        value = float(metric.get("metricValue", "1"))
+        value = float(metric.metric_value or "1")
     except ValueError:
         value = 1.0
-    threshold = float(alarm.get("Threshold", 0))
-    op = alarm.get("ComparisonOperator")
+    threshold = float(alarm.threshold or 0)
+    op = alarm.comparison_operator
     reachable = (op == "GreaterThanOrEqualToThreshold" and threshold <= value) or (
         op == "GreaterThanThreshold" and threshold < value
     )
     if not reachable:
-        return f"alarm {name} ({op} {threshold:g}) does not fire on a single event (metric value {value:g})", region_fix
-    needed = alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods") or 1
+        return (
+            f"alarm {name} ({op} {threshold:g}) does not fire on a single event (metric value {value:g})",
+            None,
+            not_sensible,
+        )
+    needed = alarm.datapoints_to_alarm or alarm.evaluation_periods or 1
     if needed > 1:
-        return f"alarm {name} needs {needed} breaching periods; one event never fires it", region_fix
+        return f"alarm {name} needs {needed} breaching periods; one event never fires it", None, not_sensible
     return None
 
 
-def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
-    account = snapshot["account"]
-    topic = snapshot["topics"].get(topic_arn)
-    parts = topic_arn.split(":")
-    topic_region, topic_account = parts[3], parts[4]
-    cross = topic_account != account
+def _topic_chain(
+    snapshot: AccountSnapshot,
+    topic_arn: str,
+    alarm: Alarm,
+    verdict: Verdict,
+    f: MetricFilter,
+    ev: Evidence,
+    region: str,
+) -> Chain:
+    topic = snapshot.topics.get(topic_arn)
+    parsed = Arn.parse(topic_arn)
+    topic_region, topic_account, topic_name = parsed.region, parsed.account, parsed.resource
+    cross = topic_account != snapshot.account
     if topic is None:
         return Chain(
-            "topic", ERROR, f"topic {topic_arn} was not read", None, region, {**ev, "problem": "topic_unreadable"}
+            "topic",
+            Status.ERROR,
+            f"topic {topic_arn} was not read",
+            None,
+            region,
+            {**ev, "problem": Problem.TOPIC_UNREADABLE},
         )
-    if topic["attributes_error"]:
-        err = topic["attributes_error"]
-        if err["code"] in ("NotFound", "NotFoundException"):
-            fix = f"create topic {parts[5]} in {topic_region} with a confirmed subscriber, or point alarm {alarm['AlarmName']} to an existing one"
+    if topic.attributes_error:
+        err = topic.attributes_error
+        if err.not_found:
+            fix = f"create topic {topic_name} in {topic_region} with a confirmed subscriber, or point alarm {alarm.name} to an existing one"
             return Chain(
                 "topic",
-                FAIL,
-                f"alarm {alarm['AlarmName']} notifies topic {topic_arn}, which does not exist",
+                Status.FAIL,
+                f"alarm {alarm.name} notifies topic {topic_arn}, which does not exist",
                 fix,
                 region,
-                {**ev, "problem": "topic_missing"},
+                {**ev, "problem": Problem.TOPIC_MISSING},
             )
         if cross:
             return _complete(
-                WARNING,
-                f"alarm {alarm['AlarmName']} notifies topic {topic_arn} in account {topic_account}, which this account cannot read ({err['code']}): its subscribers are unverified",
+                Status.WARNING,
+                f"alarm {alarm.name} notifies topic {topic_arn} in account {topic_account}, which this account cannot read ({err.code}): its subscribers are unverified",
                 region,
                 ev,
             )
         return Chain(
             "topic",
-            ERROR,
-            f"could not read topic {topic_arn}: {_call(err)}",
+            Status.ERROR,
+            f"could not read topic {topic_arn}: {err.text()}",
             None,
             region,
-            {**ev, "problem": "topic_unreadable"},
+            {**ev, "problem": Problem.TOPIC_UNREADABLE},
         )
-    key_problem = _topic_key_problem(topic)
-    if key_problem:
-        status, reason = key_problem
-        fix = (
-            None
-            if status == ERROR
-            else (
-                f"encrypt topic {topic_arn} with a customer managed key whose policy allows cloudwatch.amazonaws.com "
-                "kms:GenerateDataKey* and kms:Decrypt (or remove its encryption)"
-            )
-        )
-        code = "topic_key_unreadable" if status == ERROR else "topic_key_unusable"
-        return Chain("topic", status, reason, fix, region, {**ev, "problem": code})
-    if topic["subscriptions_error"]:
-        err = topic["subscriptions_error"]
+    key_chain = _topic_key_chain(topic, ev, region)
+    if key_chain:
+        return key_chain
+    if topic.subscriptions_error:
+        err = topic.subscriptions_error
         if cross:
             return _complete(
-                WARNING,
-                f"topic {topic_arn} belongs to account {topic_account}; its subscriptions cannot be listed ({err['code']}): subscribers unverified",
+                Status.WARNING,
+                f"topic {topic_arn} belongs to account {topic_account}; its subscriptions cannot be listed ({err.code}): subscribers unverified",
                 region,
                 ev,
             )
         return Chain(
             "subscriber",
-            ERROR,
-            f"could not list the subscriptions of {topic_arn}: {_call(err)}",
+            Status.ERROR,
+            f"could not list the subscriptions of {topic_arn}: {err.text()}",
             None,
             region,
-            {**ev, "problem": "subscriptions_unreadable"},
+            {**ev, "problem": Problem.SUBSCRIPTIONS_UNREADABLE},
         )
-    subs = topic["subscriptions"] or []
-    confirmed = [s for s in subs if (s.get("SubscriptionArn") or "").startswith("arn:")]
+    subs = topic.subscriptions or ()
+    confirmed = topic.confirmed_subscriptions
     ev = {
         **ev,
         "subscriptions_confirmed": len(confirmed),
         "subscriptions_pending": len(subs) - len(confirmed),
-        "protocols": sorted({s.get("Protocol") for s in confirmed if s.get("Protocol")}),
+        "protocols": sorted({s.protocol for s in confirmed if s.protocol}),
     }
     if not confirmed:
         pending = f" ({len(subs)} pending confirmation)" if subs else ""
         fix = (
-            _cmd(
+            cli(
                 "aws sns subscribe",
                 topic_arn=topic_arn,
                 protocol="email",
@@ -485,114 +438,71 @@ def _topic_chain(snapshot, topic_arn, alarm, verdict, f, ev, region) -> Chain:
         )
         return Chain(
             "subscriber",
-            FAIL,
+            Status.FAIL,
             f"topic {topic_arn} has no confirmed subscription{pending}",
             fix,
             region,
-            {**ev, "problem": "no_confirmed_subscription"},
+            {**ev, "problem": Problem.NO_CONFIRMED_SUBSCRIPTION},
         )
-    notes = []
-    if topic_region != region:
-        notes.append(f"topic is in {topic_region}, alarm in {region}")
-    if f.get("fieldSelectionCriteria"):
-        notes.append(
-            f"filter {f.get('filterName')} is restricted by fieldSelectionCriteria, so it may not see every event"
-        )
-    if f.get("applyOnTransformedLogs"):
-        notes.append(
-            f"filter {f.get('filterName')} runs on transformed logs, which may differ from the CloudTrail record"
-        )
-    if verdict.verdict == OVERBROAD:
-        notes.append(
-            f"filter {f.get('filterName')} is overbroad: it also fires on {len(verdict.wrongly_matched)} unrelated canonical event(s)"
-        )
-    summary = f"trail {ev['trail'].split('/')[-1]} -> filter {f.get('filterName')} -> alarm {alarm['AlarmName']} -> topic {parts[5]} ({len(confirmed)} confirmed)"
-    if notes:
-        return _complete(WARNING, f"{summary}; but " + "; ".join(notes), region, ev)
+    caveats = _caveats(topic_region, region, f, verdict)
+    summary = f"trail {str(ev['trail']).split('/')[-1]} -> filter {f.name} -> alarm {alarm.name} -> topic {topic_name} ({len(confirmed)} confirmed)"
+    if caveats:
+        return _complete(Status.WARNING, f"{summary}; but " + "; ".join(caveats), region, {**ev, "caveats": caveats})
     if not verdict.strict:
         ev = {
             **ev,
             "note": "the pattern is not a published CIS string: exact-string checkers such as Security Hub will disagree",
         }
-    return _complete(PASS, summary, region, ev)
+    return _complete(Status.PASS, summary, region, ev)
 
 
-def _complete(status, reason, region, ev) -> Chain:
+def _caveats(topic_region: str, region: str, f: MetricFilter, verdict: Verdict) -> list[str]:
+    """Why a complete chain is only a WARNING."""
+    notes = []
+    if topic_region != region:
+        notes.append(f"topic is in {topic_region}, alarm in {region}")
+    if f.field_selection_criteria:
+        notes.append(f"filter {f.name} is restricted by fieldSelectionCriteria, so it may not see every event")
+    if f.apply_on_transformed_logs:
+        notes.append(f"filter {f.name} runs on transformed logs, which may differ from the CloudTrail record")
+    if verdict.verdict == OVERBROAD:
+        notes.append(
+            f"filter {f.name} is overbroad: it also fires on {len(verdict.wrongly_matched)} unrelated canonical event(s)"
+        )
+    return notes
+
+
+def _complete(status: Status, reason: str, region: str, ev: Evidence) -> Chain:
     return Chain("complete", status, reason, None, region, ev)
 
 
-def _topic_key_problem(topic):
-    key_id = (topic["attributes"] or {}).get("KmsMasterKeyId")
-    if not key_id:
+def _topic_key_chain(topic: Topic, ev: Evidence, region: str) -> Chain | None:
+    """The topic link broken by its encryption key, or None when CloudWatch can use the key."""
+    verdict = topic_key_verdict(topic)
+    if verdict in (TopicKeyVerdict.UNENCRYPTED, TopicKeyVerdict.USABLE):
         return None
-    key = topic.get("kms_key")
-    if key_id == "alias/aws/sns" or (key and key.get("key_manager") == "AWS"):
-        return (
-            FAIL,
-            f"topic {topic['arn']} is encrypted with the AWS managed key alias/aws/sns: CloudWatch alarms cannot publish to it",
-        )
-    if key is None or key.get("error"):
-        err = (key or {}).get("error")
-        return (
-            ERROR,
-            f"could not read the key {key_id} that encrypts topic {topic['arn']}: {_call(err) if err else 'not read'}",
-        )
-    if not key_policy_allows_cloudwatch(key.get("policy")):
-        return (
-            FAIL,
-            f"topic {topic['arn']} is encrypted with key {key.get('arn') or key_id}, whose policy does not let cloudwatch.amazonaws.com use it: alarms cannot publish",
-        )
-    return None
-
-
-def key_policy_allows_cloudwatch(policy_text) -> bool:
-    try:
-        policy = json.loads(policy_text) if isinstance(policy_text, str) else (policy_text or {})
-    except ValueError:
-        return False
-    statements = policy.get("Statement") or []
-    if isinstance(statements, dict):
-        statements = [statements]
-    allowed = set()
-    for st in statements:
-        if st.get("Effect") != "Allow" or not _principal_includes_cloudwatch(st.get("Principal")):
-            continue
-        actions = st.get("Action") or []
-        actions = [actions] if isinstance(actions, str) else actions
-        for a in actions:
-            a = a.lower()
-            if a in ("kms:*", "*"):
-                allowed.update(("decrypt", "generatedatakey"))
-            elif a.startswith("kms:generatedatakey"):
-                allowed.add("generatedatakey")
-            elif a == "kms:decrypt":
-                allowed.add("decrypt")
-    return {"decrypt", "generatedatakey"} <= allowed
-
-
-def _principal_includes_cloudwatch(principal) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict):
-        return False
-    services = principal.get("Service") or []
-    services = [services] if isinstance(services, str) else services
-    aws = principal.get("AWS")
-    return "cloudwatch.amazonaws.com" in services or aws == "*" or aws == ["*"]
+    key_id = topic.kms_master_key_id
+    key = topic.kms_key
+    if verdict is TopicKeyVerdict.UNREADABLE:
+        err = key.error if key else None
+        reason = f"could not read the key {key_id} that encrypts topic {topic.arn}: {err.text() if err else 'not read'}"
+        return Chain("topic", Status.ERROR, reason, None, region, {**ev, "problem": Problem.TOPIC_KEY_UNREADABLE})
+    if verdict is TopicKeyVerdict.AWS_MANAGED:
+        reason = f"topic {topic.arn} is encrypted with the AWS managed key alias/aws/sns: CloudWatch alarms cannot publish to it"
+    else:
+        reason = f"topic {topic.arn} is encrypted with key {(key.arn if key else None) or key_id}, whose policy does not let cloudwatch.amazonaws.com use it: alarms cannot publish"
+    fix = (
+        f"encrypt topic {topic.arn} with a customer managed key whose policy allows cloudwatch.amazonaws.com "
+        "kms:GenerateDataKey* and kms:Decrypt (or remove its encryption)"
+    )
+    return Chain("topic", Status.FAIL, reason, fix, region, {**ev, "problem": Problem.TOPIC_KEY_UNUSABLE})
 
 
 # --- remediation text ---------------------------------------------------------------------------
 
 
-def _call(err) -> str:
-    return error_text(err)
-
-
-def _cmd(base: str, **options) -> str:
-    parts = [base]
-    for key, value in options.items():
-        parts.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")
-    return " ".join(parts)
+def _call(err: ApiError | None) -> str:
+    return err.text() if err else "not read"
 
 
 def _fix_trail() -> str:
@@ -604,8 +514,8 @@ def _fix_trail() -> str:
     )
 
 
-def _fix_trail_logs(name, home) -> str:
-    return _cmd(
+def _fix_trail_logs(name: str | None, home: str | None) -> str:
+    return cli(
         "aws cloudtrail update-trail",
         name=name,
         cloud_watch_logs_log_group_arn="<log-group-arn>",
@@ -614,54 +524,17 @@ def _fix_trail_logs(name, home) -> str:
     )
 
 
-def metric_name(ctl) -> str:
-    return ctl.metric_name or ctl.id
-
-
-# The alarm CIS asks for: one event in five minutes fires it; quiet periods are not alarms.
-ALARM_SETTINGS = {
-    "Statistic": "Sum",
-    "Period": 300,
-    "EvaluationPeriods": 1,
-    "Threshold": 1,
-    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-    "TreatMissingData": "notBreaching",
-}
-
-
-def filter_command(region, log_group, filter_name, pattern, metric, namespace) -> str:
-    return _cmd(
-        "aws logs put-metric-filter",
-        region=region,
-        log_group_name=log_group,
-        filter_name=filter_name,
-        filter_pattern=pattern,
-        metric_transformations=f"metricName={metric},metricNamespace={namespace},metricValue=1",
-    )
-
-
-def alarm_command(region, alarm_name, metric, namespace, topic_arn) -> str:
-    settings = {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in ALARM_SETTINGS.items()}
-    return _cmd(
-        "aws cloudwatch put-metric-alarm",
-        region=region,
-        alarm_name=alarm_name,
-        metric_name=metric,
-        namespace=namespace,
-        **settings,
-        alarm_actions=topic_arn,
-    )
-
-
-def _fix_filter(ctl, benchmark, group) -> str:
-    name = f"ciswatch-{ctl.id}"
-    pattern = catalog.recommended_pattern(ctl.id, benchmark)
+def _fix_filter(ctl: Control, benchmark: str, group: LogGroup) -> str:
+    pattern = recommended_pattern(ctl.id, benchmark)
     return (
-        filter_command(group["region"], group["name"], name, pattern, metric_name(ctl), DEFAULT_NAMESPACE)
+        filter_command(group.region, group.name, resource_name(ctl.id), pattern, ctl.metric, DEFAULT_NAMESPACE)
         + " && "
-        + _fix_alarm(ctl, group["region"], metric_name(ctl), DEFAULT_NAMESPACE)
+        + _fix_alarm(ctl, group.region, ctl.metric, DEFAULT_NAMESPACE)
     )
 
 
-def _fix_alarm(ctl, region, name, ns) -> str:
-    return alarm_command(region, f"ciswatch-{ctl.id}", name, ns, "<sns-topic-arn>")
+def _fix_alarm(ctl: Control, region: str, name: str, ns: str) -> str:
+    return alarm_command(region, resource_name(ctl.id), name, ns, "<sns-topic-arn>")
+
+
+__all__ = ["check_monitoring", "selector_gap"]

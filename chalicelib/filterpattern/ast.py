@@ -7,10 +7,11 @@ Nodes are frozen dataclasses so that two parses of the same pattern compare equa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # Selector steps: ("key", name) for .name, ("bkey", name) for .['name'], ("idx", n) for [n],
 # ("anykey",) for .*, ("anyidx",) for [*].
-Step = tuple
+Step = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,12 @@ class Check:
 
 @dataclass(frozen=True)
 class And:
-    items: tuple
+    items: tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple
+    items: tuple[Expr, ...]
 
 
 Expr = Compare | Check | And | Or

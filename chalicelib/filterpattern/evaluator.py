@@ -7,8 +7,9 @@ their original text, because a quoted value is compared with the text of a JSON 
 from __future__ import annotations
 
 import json
-import operator
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 from .ast import (
     And,
@@ -24,28 +25,35 @@ from .ast import (
     Str,
     TermPattern,
 )
+from .delimited import compile_delimited
 from .parser import parse
+from .predicates import NUMERIC_OPS, text_glob
 from .regex import compile_regex
 
 MISSING = object()
+EventMatch = Callable[["LogEvent"], bool]
+RootMatch = Callable[[Any], bool]
+ValueTest = Callable[[Any], bool]
+Steps = tuple[tuple[str, Any], ...]
 
 
 class JsonNumber(float):
     """A JSON number that remembers how it was written (``12.0`` is not ``12`` as text)."""
 
     __slots__ = ("text",)
+    text: str
 
-    def __new__(cls, text: str):
+    def __new__(cls, text: str) -> JsonNumber:
         self = super().__new__(cls, text)
         self.text = text
         return self
 
 
-def _parse_constant(name: str):
+def _parse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json_message(message: str):
+def parse_json_message(message: str) -> Any:
     """The JSON value of a message, or ``MISSING`` when the message is not JSON."""
     try:
         return json.loads(message, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_parse_constant)
@@ -58,18 +66,18 @@ class LogEvent:
 
     __slots__ = ("message", "_json")
 
-    def __init__(self, message: str, parsed=None):
+    def __init__(self, message: str, parsed: Any = None):
         self.message = message
         self._json = parsed
 
     @classmethod
-    def from_object(cls, obj) -> LogEvent:
+    def from_object(cls, obj: Any) -> LogEvent:
         """An event for a JSON object, serialised compactly as CloudWatch would store it."""
         message = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         return cls(message, parse_json_message(message))
 
     @property
-    def json(self):
+    def json(self) -> Any:
         if self._json is None:
             self._json = parse_json_message(self.message)
         return self._json
@@ -92,11 +100,11 @@ def compile_pattern(source: str) -> CompiledPattern:
     return CompiledPattern(parse(source))
 
 
-def _compile_pattern(pattern):
+def _compile_pattern(pattern: Any) -> EventMatch:
     if isinstance(pattern, JsonPattern):
         expr = _compile_expr(pattern.expr)
 
-        def match_json(event):
+        def match_json(event: LogEvent) -> bool:
             root = event.json
             # Only a JSON object is a JSON log event; arrays and scalars never match a JSON pattern.
             return type(root) is dict and expr(root)
@@ -105,11 +113,9 @@ def _compile_pattern(pattern):
     if isinstance(pattern, TermPattern):
         return _compile_terms(pattern)
     if isinstance(pattern, RegexPattern):
-        search = compile_regex(pattern.regex.body)
+        search: Callable[[str], bool] = compile_regex(pattern.regex.body)
         return lambda event: search(event.message)
     if isinstance(pattern, DelimitedPattern):
-        from .delimited import compile_delimited
-
         return compile_delimited(pattern)
     raise TypeError(f"unknown pattern node {pattern!r}")
 
@@ -117,7 +123,7 @@ def _compile_pattern(pattern):
 # --- terms ---------------------------------------------------------------------------------
 
 
-def _compile_terms(pattern: TermPattern):
+def _compile_terms(pattern: TermPattern) -> EventMatch:
     required = [t.text for t in pattern.terms if t.mode == ""]
     excluded = [t.text for t in pattern.terms if t.mode == "-"]
     optional = [t.text for t in pattern.terms if t.mode == "?"]
@@ -125,7 +131,7 @@ def _compile_terms(pattern: TermPattern):
         return lambda event: True
     if required or excluded:
         # AWS: "?" terms are ignored as soon as a plain or "-" term is present.
-        def match_terms(event):
+        def match_terms(event: LogEvent) -> bool:
             msg = event.message
             return all(t in msg for t in required) and not any(t in msg for t in excluded)
 
@@ -136,13 +142,13 @@ def _compile_terms(pattern: TermPattern):
 # --- JSON expressions ------------------------------------------------------------------------
 
 
-def _compile_expr(node):
+def _compile_expr(node: Any) -> RootMatch:
     if isinstance(node, Or):
         return _compile_or(node)
     if isinstance(node, And):
         parts = tuple(_compile_expr(i) for i in node.items)
 
-        def match_and(root):
+        def match_and(root: Any) -> bool:
             for part in parts:
                 if not part(root):
                     return False
@@ -156,7 +162,7 @@ def _compile_expr(node):
     raise TypeError(f"unknown expression node {node!r}")
 
 
-def _is_plain_equality(node) -> bool:
+def _is_plain_equality(node: Any) -> bool:
     return (
         isinstance(node, Compare)
         and node.op == "="
@@ -166,20 +172,20 @@ def _is_plain_equality(node) -> bool:
     )
 
 
-def _compile_or(node: Or):
+def _compile_or(node: Or) -> RootMatch:
     # `$.a = X || $.a = Y || ...` becomes one lookup and a set membership test.
-    groups: dict = defaultdict(set)
+    groups: dict[Steps, set[str]] = defaultdict(set)
     rest = []
     for item in node.items:
-        if _is_plain_equality(item):
+        if isinstance(item, Compare) and isinstance(item.value, Str) and _is_plain_equality(item):
             groups[item.selector.steps].add(item.value.text)
         else:
             rest.append(item)
-    parts = [_compile_membership(steps, frozenset(texts)) for steps, texts in groups.items()]
-    parts.extend(_compile_expr(i) for i in rest)
-    parts = tuple(parts)
+    compiled = [_compile_membership(steps, frozenset(texts)) for steps, texts in groups.items()]
+    compiled.extend(_compile_expr(i) for i in rest)
+    parts = tuple(compiled)
 
-    def match_or(root):
+    def match_or(root: Any) -> bool:
         for part in parts:
             if part(root):
                 return True
@@ -188,10 +194,10 @@ def _compile_or(node: Or):
     return match_or
 
 
-def _compile_membership(steps, texts: frozenset):
+def _compile_membership(steps: Steps, texts: frozenset[str]) -> RootMatch:
     get = _compile_getter(steps)
 
-    def member(root):
+    def member(root: Any) -> bool:
         value = get(root)
         t = type(value)
         if t is str:
@@ -203,11 +209,11 @@ def _compile_membership(steps, texts: frozenset):
     return member
 
 
-def _compile_getter(steps):
+def _compile_getter(steps: Steps) -> Callable[[Any], Any]:
     """For a selector without wildcards: root -> value or MISSING."""
     path = tuple(steps)
 
-    def get(root):
+    def get(root: Any) -> Any:
         node = root
         for step in path:
             kind = step[0]
@@ -226,15 +232,15 @@ def _compile_getter(steps):
     return get
 
 
-def _compile_multi_getter(steps):
+def _compile_multi_getter(steps: Steps) -> Callable[[Any], list[Any]]:
     """For any selector: root -> list of selected values (empty when nothing is selected)."""
     path = tuple(steps)
 
-    def get_all(root):
+    def get_all(root: Any) -> list[Any]:
         nodes = [root]
         for step in path:
             kind = step[0]
-            nxt = []
+            nxt: list[Any] = []
             for node in nodes:
                 if kind == "idx":
                     if type(node) is list and step[1] < len(node):
@@ -255,20 +261,10 @@ def _compile_multi_getter(steps):
     return get_all
 
 
-NUMERIC_OPS = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-
-
-def _on_text(match, positive: bool):
+def _on_text(match: Callable[[str], bool], positive: bool) -> ValueTest:
     """A predicate over a JSON string, or a JSON number's text; anything else never compares."""
 
-    def test(v):
+    def test(v: Any) -> bool:
         t = type(v)
         if t is str:
             return match(v) == positive
@@ -279,7 +275,7 @@ def _on_text(match, positive: bool):
     return test
 
 
-def _value_test(op: str, value):
+def _value_test(op: str, value: Any) -> ValueTest:
     """A predicate over one selected JSON value; objects, arrays, null and booleans never compare."""
     if isinstance(value, Num):
         compare, number = NUMERIC_OPS[op], value.value
@@ -288,35 +284,19 @@ def _value_test(op: str, value):
     return _on_text(match, op == "=")
 
 
-def text_glob(pattern: str):
-    """``*`` at either end of a value is a wildcard; anywhere else it is a literal character."""
-    if pattern == "*" or pattern == "**":
-        return lambda text: True
-    lead = pattern.startswith("*")
-    trail = len(pattern) > 1 and pattern.endswith("*")
-    core = pattern[1 if lead else 0 : len(pattern) - 1 if trail else len(pattern)]
-    if lead and trail:
-        return lambda text: core in text
-    if lead:
-        return lambda text: text.endswith(core)
-    if trail:
-        return lambda text: text.startswith(core)
-    return lambda text: text == core
-
-
-def _compile_compare(node: Compare):
+def _compile_compare(node: Compare) -> RootMatch:
     test = _value_test(node.op, node.value)
     if node.selector.is_simple:
         get = _compile_getter(node.selector.steps)
 
-        def compare_one(root):
+        def compare_one(root: Any) -> bool:
             value = get(root)
             return value is not MISSING and test(value)
 
         return compare_one
     get_all = _compile_multi_getter(node.selector.steps)
 
-    def compare_any(root):
+    def compare_any(root: Any) -> bool:
         for value in get_all(root):
             if test(value):
                 return True
@@ -325,8 +305,9 @@ def _compile_compare(node: Compare):
     return compare_any
 
 
-def _compile_check(node: Check):
+def _compile_check(node: Check) -> RootMatch:
     kind = node.kind
+    test: ValueTest
     if kind == "IS TRUE":
         test = lambda v: v is True  # noqa: E731
     elif kind == "IS FALSE":
@@ -338,7 +319,7 @@ def _compile_check(node: Check):
         return lambda root: not get_all(root)
     get_all = _compile_multi_getter(node.selector.steps)
 
-    def check(root):
+    def check(root: Any) -> bool:
         for value in get_all(root):
             if test(value):
                 return True

@@ -8,12 +8,15 @@ The behaviour follows the project's grammar notes; decisions on undocumented poi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from .ast import (
     And,
     Check,
     Compare,
     DelimitedPattern,
+    Expr,
     Field,
     FieldCond,
     JsonPattern,
@@ -56,13 +59,10 @@ def parse(source: str) -> Parsed:
     stripped = source.strip(WHITESPACE)
     if stripped[:1] in ("{", "["):
         _reject_outer_whitespace(source, stripped)
-        if stripped[0] == "{":
-            parser = _JsonParser(source)
-            pattern = parser.parse_pattern()
-        else:
-            parser = _DelimitedParser(source)
-            pattern = parser.parse_pattern()
-        return Parsed(pattern, source, tuple(parser.warnings))
+        structured: _JsonParser | _DelimitedParser = (
+            _JsonParser(source) if stripped[0] == "{" else _DelimitedParser(source)
+        )
+        return Parsed(structured.parse_pattern(), source, tuple(structured.warnings))
     if len(stripped) >= 2 and stripped[0] == "%" and stripped.endswith("%") and _is_single_regex(stripped):
         _reject_outer_whitespace(source, stripped)
         body = stripped[1:-1]
@@ -70,8 +70,8 @@ def parse(source: str) -> Parsed:
         return Parsed(RegexPattern(Regex(body)), source, ())
     if stripped == '" "':
         return Parsed(TermPattern(()), source, ())  # AWS documents a quoted single space as "match everything"
-    parser = _TermParser(source)
-    return Parsed(parser.parse_pattern(), source, tuple(parser.warnings))
+    terms = _TermParser(source)
+    return Parsed(terms.parse_pattern(), source, tuple(terms.warnings))
 
 
 def _is_single_regex(text: str) -> bool:
@@ -208,13 +208,13 @@ class _JsonParser(_Scanner):
             raise self.error("unexpected text after the closing '}'")
         return JsonPattern(expr)
 
-    def or_expr(self):
+    def or_expr(self) -> Expr:
         return self._joined("||", self.and_expr, Or)
 
-    def and_expr(self):
+    def and_expr(self) -> Expr:
         return self._joined("&&", self.primary, And)
 
-    def _joined(self, operator: str, operand, kind):
+    def _joined(self, operator: str, operand: Callable[[], Expr], kind: type[And] | type[Or]) -> Expr:
         items = [operand()]
         while True:
             self.skip_ws()
@@ -225,7 +225,7 @@ class _JsonParser(_Scanner):
             items.append(operand())
         return _flatten(kind, items)
 
-    def primary(self):
+    def primary(self) -> Expr:
         self.skip_ws()
         ch = self.peek()
         if ch == "(":
@@ -254,7 +254,7 @@ class _JsonParser(_Scanner):
     def selector(self) -> Selector:
         start = self.pos
         self.pos += 1  # '$'
-        steps = []
+        steps: list[tuple[Any, ...]] = []
         while True:
             ch = self.peek()
             if ch == ".":
@@ -324,7 +324,7 @@ class _JsonParser(_Scanner):
             self.warn("lower-case keywords (is null, not exists, ...) are not documented; AWS shows them upper case")
         return word.upper(), start
 
-    def condition(self):
+    def condition(self) -> Expr:
         sel_start = self.pos
         sel = self.selector()
         had_ws = self.peek() in tuple(WHITESPACE)
@@ -389,16 +389,16 @@ class _JsonParser(_Scanner):
         self.skip_ws()
 
 
-def _describe(value) -> str:
+def _describe(value: Any) -> str:
     if isinstance(value, Str):
         return f"the string {value.text!r}" if value.quoted else f"the word {value.text!r}"
     return "a regular expression"
 
 
-def _flatten(kind, items):
+def _flatten(kind: type[And] | type[Or], items: list[Expr]) -> Expr:
     if len(items) == 1:
         return items[0]
-    flat = []
+    flat: list[Expr] = []
     for item in items:
         if isinstance(item, kind):
             flat.extend(item.items)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .ast import (
     And,
     Check,
     Compare,
     DelimitedPattern,
+    Field,
     JsonPattern,
     Num,
     Or,
@@ -18,7 +21,7 @@ from .ast import (
 )
 
 
-def to_pattern(pattern) -> str:
+def to_pattern(pattern: Any) -> str:
     if isinstance(pattern, JsonPattern):
         return "{ " + _expr(pattern.expr) + " }"
     if isinstance(pattern, TermPattern):
@@ -30,14 +33,14 @@ def to_pattern(pattern) -> str:
     raise TypeError(f"unknown pattern node {pattern!r}")
 
 
-def _field(fld) -> str:
+def _field(fld: Field) -> str:
     if not fld.conds:
-        return fld.name
+        return str(fld.name)
     groups = [" && ".join(f"{fld.name} {c.op} {_value(c.value)}" for c in group) for group in fld.conds]
     return " || ".join(groups)
 
 
-def _expr(node, parent=None) -> str:
+def _expr(node: Any, parent: type | None = None) -> str:
     if isinstance(node, Or):
         text = " || ".join(_expr(i, Or) for i in node.items)
         return f"({text})" if parent is And else text
@@ -67,7 +70,7 @@ def selector_text(sel: Selector) -> str:
     return "".join(out)
 
 
-def _value(value) -> str:
+def _value(value: Any) -> str:
     if isinstance(value, Str):
         return _quote(value.text) if value.quoted else value.text
     if isinstance(value, Num):

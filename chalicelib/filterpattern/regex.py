@@ -7,14 +7,20 @@ size of the expression: no input can make it backtrack exponentially (Python's `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import FilterPatternError
 
+CharTest = Callable[[str], bool]
+Pred = str | CharTest  # a literal character, or a test over one character
+State = tuple[str, Pred | None, bool, bool]  # (kind, pred, skippable, loops)
+Nfa = tuple[State, ...]
+
 LITERAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_#=@/;,-:")
 OPERATOR_CHARS = frozenset("^$?[]{}|\\*+.")
-CLASS_ESCAPES = {
+CLASS_ESCAPES: dict[str, CharTest] = {
     "d": lambda c: "0" <= c <= "9",
     "D": lambda c: not ("0" <= c <= "9"),
     "s": lambda c: c in " \t\n\r\f\v",
@@ -29,7 +35,7 @@ MAX_STATES = 1024
 @dataclass(frozen=True)
 class _Item:
     kind: str  # "char" (consumes one char), "bol", "eol"
-    pred: object = None
+    pred: Pred | None = None
     lo: int = 1
     hi: int | None = 1  # None = unbounded
     src: str = ""  # the atom as written: equal atoms repeated side by side can merge
@@ -40,13 +46,13 @@ def check_regex(body: str, offset: int) -> None:
     _compile_branches(body, offset)
 
 
-def compile_regex(body: str):
+def compile_regex(body: str) -> CharTest:
     """A predicate ``text -> bool`` that searches for the expression anywhere in ``text``."""
     return _cached(body)
 
 
 @lru_cache(maxsize=512)
-def _cached(body: str):
+def _cached(body: str) -> CharTest:
     branches = _compile_branches(body, 0)
     literal = _as_literal(branches)
     if literal is not None:
@@ -55,10 +61,10 @@ def _cached(body: str):
     return lambda text: any(_search(nfa, text) for nfa in nfas)
 
 
-def _as_literal(branches):
+def _as_literal(branches: list[list[_Item]]) -> str | None:
     if len(branches) != 1:
         return None
-    out = []
+    out: list[str] = []
     for item in branches[0]:
         if item.kind != "char" or item.lo != 1 or item.hi != 1 or not isinstance(item.pred, str):
             return None
@@ -97,7 +103,7 @@ def _compile_branches(body: str, offset: int) -> list[list[_Item]]:
     return branches
 
 
-def _state_count(branch) -> int:
+def _state_count(branch: list[_Item]) -> int:
     return sum((it.hi if it.hi is not None else it.lo + 1) for it in branch if it.kind == "char")
 
 
@@ -113,7 +119,7 @@ class _RegexParser:
     def parse(self) -> list[list[_Item]]:
         if not self.body:
             raise self.error("empty regular expression")
-        branches = [[]]
+        branches: list[list[_Item]] = [[]]
         while self.pos < len(self.body):
             ch = self.body[self.pos]
             if ch == "|":
@@ -160,7 +166,7 @@ class _RegexParser:
             return _Item("char", ch)
         raise self.error(f"the character {ch!r} is not allowed in a filter-pattern regular expression")
 
-    def escape(self):
+    def escape(self) -> Pred:
         start = self.pos
         if self.pos + 1 >= len(self.body):
             raise self.error("a regular expression cannot end with '\\'")
@@ -180,7 +186,7 @@ class _RegexParser:
             f"unsupported escape '\\{nxt}' (allowed: \\d \\D \\s \\S \\w \\W \\xhh and escaped operators)", start
         )
 
-    def char_class(self):
+    def char_class(self) -> CharTest:
         start = self.pos
         self.pos += 1
         negate = False
@@ -188,8 +194,8 @@ class _RegexParser:
             negate = True
             self.pos += 1
         singles: set[str] = set()
-        preds = []
-        ranges = []
+        preds: list[CharTest] = []
+        ranges: list[tuple[str, str]] = []
         first = True
         while True:
             if self.pos >= len(self.body):
@@ -200,25 +206,27 @@ class _RegexParser:
                 break
             first = False
             lo = self.class_char()
-            if callable(lo):
+            if not isinstance(lo, str):
                 preds.append(lo)
                 continue
             if self.body.startswith("-", self.pos) and self.pos + 1 < len(self.body) and self.body[self.pos + 1] != "]":
                 self.pos += 1
                 hi = self.class_char()
-                if callable(hi) or hi < lo:
+                if not isinstance(hi, str) or hi < lo:
                     raise self.error("invalid range in character class", start)
                 ranges.append((lo, hi))
             else:
                 singles.add(lo)
 
-        def pred(c, singles=frozenset(singles), ranges=tuple(ranges), preds=tuple(preds), negate=negate):
-            hit = c in singles or any(a <= c <= b for a, b in ranges) or any(p(c) for p in preds)
+        chars, spans, tests = frozenset(singles), tuple(ranges), tuple(preds)
+
+        def pred(c: str) -> bool:
+            hit = c in chars or any(a <= c <= b for a, b in spans) or any(p(c) for p in tests)
             return hit != negate
 
         return pred
 
-    def class_char(self):
+    def class_char(self) -> Pred:
         ch = self.body[self.pos]
         if ch == "\\":
             return self.escape()
@@ -280,8 +288,8 @@ class _RegexParser:
 # "optional" char states may also be skipped; "loop" states consume repeatedly or are skipped.
 
 
-def _expand(branch):
-    states = []
+def _expand(branch: list[_Item]) -> Nfa:
+    states: list[State] = []
     for item in branch:
         if item.kind != "char":
             states.append((item.kind, None, False, False))
@@ -296,8 +304,8 @@ def _expand(branch):
     return tuple(states)
 
 
-def _closure(nfa, seeds, pos, length):
-    out = set()
+def _closure(nfa: Nfa, seeds: Iterable[int], pos: int, length: int) -> set[int]:
+    out: set[int] = set()
     stack = list(seeds)
     final = len(nfa)
     while stack:
@@ -319,14 +327,14 @@ def _closure(nfa, seeds, pos, length):
     return out
 
 
-def _search(nfa, text: str) -> bool:
+def _search(nfa: Nfa, text: str) -> bool:
     final = len(nfa)
     length = len(text)
     current = _closure(nfa, (0,), 0, length)
     if final in current:
         return True
     for i, ch in enumerate(text):
-        nxt = set()
+        nxt: set[int] = set()
         for s in current:
             if s == final:
                 continue

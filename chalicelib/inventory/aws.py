@@ -1,4 +1,4 @@
-"""boto3 clients for the inventory: one per (service, region), retries, timeouts, and a call counter.
+"""The inventory's AWS reads: clients from the one factory, a call counter, and errors as data.
 
 Every AWS read goes through ``AwsReader.call``/``paginate``, which turn a failure into an ``ApiError``
 record instead of an exception, so one denied or unreachable region never aborts the audit.
@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..clients import ClientFactory, OnClient
+from ..model import ApiError
+from ..settings import Settings
 
-def api_error(service: str, operation: str, region: str | None, exc: Exception, resource: str | None = None) -> dict:
+MESSAGE_LIMIT = 500
+
+
+def api_error(
+    service: str, operation: str, region: str | None, exc: Exception, resource: str | None = None
+) -> ApiError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = err.get("Code") or "ClientError"
@@ -22,24 +29,17 @@ def api_error(service: str, operation: str, region: str | None, exc: Exception, 
     else:
         code = type(exc).__name__
         message = str(exc)
-    return {
-        "service": service,
-        "operation": operation,
-        "region": region,
-        "resource": resource,
-        "code": code,
-        "message": message[:500],
-    }
+    return ApiError(service, operation, region, resource, code, message[:MESSAGE_LIMIT])
 
 
 class CallCounter:
     """Counts HTTP requests (retries included) per operation, from botocore's before-send event."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.by_operation: Counter = Counter()
+        self.by_operation: Counter[str] = Counter()
 
-    def __call__(self, request=None, **kwargs):
+    def __call__(self, request: Any = None, **kwargs: Any) -> None:
         name = kwargs.get("event_name", "")  # before-send.<service>.<Operation>
         parts = name.split(".")
         key = f"{parts[1]}:{parts[2]}" if len(parts) >= 3 else name
@@ -53,51 +53,45 @@ class CallCounter:
 
 
 class AwsReader:
-    def __init__(self, settings, on_client=None, session=None):
+    def __init__(self, settings: Settings, on_client: OnClient | None = None, session: Any = None):
         self.settings = settings
-        self._session = session or boto3.Session(profile_name=settings.profile)
-        self._clients: dict = {}
-        self._lock = threading.Lock()
         self.counter = CallCounter()
-        self._on_client = on_client
-        self._config = Config(
-            retries={"mode": "standard", "max_attempts": settings.max_attempts},
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_pool_connections=max(settings.key_workers, settings.region_workers) + 4,
+        self._extra_hook = on_client
+        self.clients = ClientFactory(
+            settings,
+            session=session,
+            on_client=self._register,
+            pool_size=max(settings.key_workers, settings.region_workers) + 4,
         )
+
+    def _register(self, client: Any, service: str, region: str) -> None:
+        client.meta.events.register("before-send", self.counter)
+        if self._extra_hook:
+            self._extra_hook(client, service, region)
 
     @property
     def default_region(self) -> str:
-        return self._session.region_name or "us-east-1"
+        return self.clients.default_region
 
-    def client(self, service: str, region: str):
-        key = (service, region)
-        with self._lock:  # sessions are not thread-safe; clients are
-            client = self._clients.get(key)
-            if client is None:
-                kwargs = {"region_name": region, "config": self._config}
-                if self.settings.endpoint_url:
-                    kwargs["endpoint_url"] = self.settings.endpoint_url
-                client = self._session.client(service, **kwargs)
-                client.meta.events.register("before-send", self.counter)
-                if self._on_client:
-                    self._on_client(client, service, region)
-                self._clients[key] = client
-        return client
+    def client(self, service: str, region: str) -> Any:
+        return self.clients.client(service, region)
 
-    def call(self, service: str, region: str, operation: str, resource: str | None = None, **params):
-        """(response, None) or (None, ApiError dict)."""
+    def call(
+        self, service: str, region: str, operation: str, resource: str | None = None, **params: Any
+    ) -> tuple[Any, ApiError | None]:
+        """(response, None) or (None, ApiError)."""
         client = self.client(service, region)
         try:
             return getattr(client, _snake(operation))(**params), None
         except (ClientError, BotoCoreError) as exc:
             return None, api_error(service, operation, region, exc, resource)
 
-    def paginate(self, service: str, region: str, operation: str, key: str, resource: str | None = None, **params):
-        """(all items under ``key`` across pages, None) or (None, ApiError dict)."""
+    def paginate(
+        self, service: str, region: str, operation: str, key: str, resource: str | None = None, **params: Any
+    ) -> tuple[list[Any] | None, ApiError | None]:
+        """(all items under ``key`` across pages, None) or (None, ApiError)."""
         client = self.client(service, region)
-        items = []
+        items: list[Any] = []
         try:
             for page in client.get_paginator(_snake(operation)).paginate(**params):
                 items.extend(page.get(key, []))

@@ -1,4 +1,4 @@
-"""One inventory pass over an account -> ``AccountSnapshot`` (plain JSON-serialisable data).
+"""One inventory pass over an account -> ``AccountSnapshot``.
 
 Only what the checks need is read, each thing once:
 - identity and enabled regions;
@@ -14,359 +14,306 @@ Only what the checks need is read, each thing once:
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+from ..model import (
+    AccountSnapshot,
+    Alarm,
+    ApiError,
+    Arn,
+    KeyMetadata,
+    KeyRotation,
+    KmsKey,
+    KmsRegion,
+    LogGroup,
+    MetricFilter,
+    RegionAlarms,
+    Subscription,
+    Topic,
+    TopicAttributes,
+    TopicKey,
+    Trail,
+    Trails,
+)
+from ..model.arn import is_sns_topic
+from ..model.conventions import SNS_MANAGED_KEY_ALIAS
+from ..model.rules import is_enabled_region, rotation_status_worth_reading
+from ..model.snapshot import Doc
+from ..settings import Settings
 from .aws import AwsReader
-from .snapshot import SCHEMA_VERSION, alarm_metrics, arn_parts, log_group_name
+from .errors import InventoryAbort
 
-OPTED_IN = ("opt-in-not-required", "opted-in")
-
-
-class InventoryAbort(Exception):
-    """The audit cannot run at all (no credentials, identity unknown)."""
+Progress = Callable[..., None]
 
 
-def collect_snapshot(settings, reader: AwsReader | None = None, progress=None) -> dict:
+def collect_snapshot(
+    settings: Settings, reader: AwsReader | None = None, progress: Progress | None = None
+) -> AccountSnapshot:
     reader = reader or AwsReader(settings)
     started = time.monotonic()
-    progress = progress or (lambda *a, **k: None)
+    report: Progress = progress or (lambda *a, **k: None)
     home = settings.regions[0] if settings.regions else reader.default_region
 
     identity, err = reader.call("sts", home, "GetCallerIdentity")
     if err:
-        raise InventoryAbort(f"cannot identify the account: {err['code']}: {err['message']}")
+        raise InventoryAbort(f"cannot identify the account: {err.code}: {err.message}")
     account = identity["Account"]
-    partition = arn_parts(identity.get("Arn", ""))["partition"] or "aws"
+    principal = Arn.try_parse(identity.get("Arn"))
+    partition = principal.partition if principal else "aws"
 
-    snapshot = {
-        "schema": SCHEMA_VERSION,
-        "account": account,
-        "partition": partition,
-        "principal": identity.get("Arn"),
-        "collected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "regions": [],
-        "regions_source": "argument" if settings.regions else "DescribeRegions",
-        "regions_error": None,
-        "trails": {"region": home, "items": [], "error": None},
-        "log_groups": {},
-        "alarms": {},
-        "topics": {},
-        "kms": {},
-    }
-
+    regions_error = None
     if settings.regions:
         regions = list(settings.regions)
     else:
-        found, err = reader.call("ec2", home, "DescribeRegions")
-        if err:
-            snapshot["regions_error"] = err
+        found, regions_error = reader.call("ec2", home, "DescribeRegions")
+        if regions_error:
             regions = [home]
         else:
-            regions = sorted(r["RegionName"] for r in found["Regions"] if r.get("OptInStatus", OPTED_IN[0]) in OPTED_IN)
-    snapshot["regions"] = regions
-    progress("regions", len(regions))
+            regions = sorted(r["RegionName"] for r in found["Regions"] if is_enabled_region(r.get("OptInStatus")))
+    report("regions", len(regions))
 
     workers = max(1, min(settings.region_workers, len(regions) + 1))
+    kms: dict[str, KmsRegion] = {}
     with (
         ThreadPoolExecutor(max_workers=workers) as regions_pool,
         ThreadPoolExecutor(max_workers=max(1, settings.key_workers)) as keys_pool,
     ):
         kms_futures = {r: regions_pool.submit(_collect_kms_region, reader, r, regions, keys_pool) for r in regions}
-        _collect_monitoring(reader, snapshot, home, account, regions_pool)
-        progress("monitoring", 1)
+        monitoring = _collect_monitoring(reader, home, account, regions_pool)
+        report("monitoring", 1)
         for region, future in kms_futures.items():
-            snapshot["kms"][region] = future.result()
-            progress("kms", region)
+            kms[region] = future.result()
+            report("kms", region)
 
-    snapshot["api_calls"] = reader.counter.total
-    snapshot["api_calls_by_operation"] = dict(sorted(reader.counter.by_operation.items()))
-    snapshot["duration_s"] = round(time.monotonic() - started, 3)
-    return snapshot
+    trails, log_groups, alarms, topics = monitoring
+    return AccountSnapshot(
+        account=account,
+        partition=partition,
+        principal=identity.get("Arn"),
+        collected_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        regions=tuple(regions),
+        regions_source="argument" if settings.regions else "DescribeRegions",
+        regions_error=regions_error,
+        trails=trails,
+        log_groups=log_groups,
+        alarms=alarms,
+        topics=topics,
+        kms=kms,
+        api_calls=reader.counter.total,
+        api_calls_by_operation=dict(sorted(reader.counter.by_operation.items())),
+        duration_s=round(time.monotonic() - started, 3),
+    )
 
 
 # --- monitoring chain -------------------------------------------------------------------------
 
+Monitoring = tuple[Trails, dict[str, LogGroup], dict[str, RegionAlarms], dict[str, Topic]]
 
-def _collect_monitoring(reader, snapshot, home, account, pool) -> None:
-    trails, err = reader.call("cloudtrail", home, "DescribeTrails", includeShadowTrails=True)
+
+def _collect_monitoring(reader: AwsReader, home: str, account: str, pool: ThreadPoolExecutor) -> Monitoring:
+    described, err = reader.call("cloudtrail", home, "DescribeTrails", includeShadowTrails=True)
     if err:
-        snapshot["trails"]["error"] = err
-        return
-    seen = {}
-    for t in trails.get("trailList", []):
+        return Trails(home, (), err), {}, {}, {}
+    seen: dict[str, dict[str, Any]] = {}
+    for t in described.get("trailList", []):
         seen.setdefault(t.get("TrailARN"), t)
-    items = [_trail_record(t, account) for t in seen.values()]
-    snapshot["trails"]["items"] = items
-    if not any(t["is_multi_region"] for t in items):
+    items = [_trail(t) for t in seen.values()]
+    if not any(t.is_multi_region for t in items):
         # Only to name the single-Region trails in the finding: DescribeTrails shows those of one region.
-        listed, err = reader.paginate("cloudtrail", home, "ListTrails", "Trails")
-        known = {t["arn"] for t in items}
+        listed, _ = reader.paginate("cloudtrail", home, "ListTrails", "Trails")
+        known = {t.arn for t in items}
         for t in listed or []:
             if t.get("TrailARN") not in known:
-                items.append({**_trail_record(t, account), "is_multi_region": False, "listed_only": True})
+                items.append(replace(_trail(t), is_multi_region=False, listed_only=True))
 
-    readable = [t for t in items if t["is_multi_region"] and t["owner_account"] == account and t["log_group_arn"]]
-    futures = []
+    readable = [t for t in items if t.is_multi_region and t.owner_account == account and t.log_group_arn]
+    status_futures = {t.arn: pool.submit(_trail_status, reader, t) for t in readable}
+    group_futures: dict[str, Future[LogGroup]] = {}
     for t in readable:
-        futures.append(pool.submit(_trail_status, reader, t))
-    groups = {}
-    for t in readable:
-        lg = arn_parts(t["log_group_arn"])
-        if lg["account"] == account and t["log_group_arn"] not in groups:
-            groups[t["log_group_arn"]] = pool.submit(_log_group_filters, reader, t["log_group_arn"])
-    for f in futures:
-        f.result()
-    for arn, f in groups.items():
-        snapshot["log_groups"][arn] = f.result()
+        assert t.log_group_arn is not None
+        if Arn.try_parse(t.log_group_arn) and Arn.parse(t.log_group_arn).account == account:
+            if t.log_group_arn not in group_futures:
+                group_futures[t.log_group_arn] = pool.submit(_log_group, reader, t.log_group_arn)
+    trails = Trails(home, tuple(status_futures[t.arn].result() if t.arn in status_futures else t for t in items))
+    log_groups = {arn: f.result() for arn, f in group_futures.items()}
 
-    alarm_regions = sorted({g["region"] for g in snapshot["log_groups"].values() if g["filters"]})
+    alarm_regions = sorted({g.region for g in log_groups.values() if g.filters})
     alarm_futures = {
         r: pool.submit(reader.paginate, "cloudwatch", r, "DescribeAlarms", "MetricAlarms", AlarmTypes=["MetricAlarm"])
         for r in alarm_regions
     }
-    for region, f in alarm_futures.items():
-        alarms, err = f.result()
-        snapshot["alarms"][region] = {
-            "items": [_alarm_record(a) for a in alarms] if alarms is not None else None,
-            "error": err,
-        }
+    alarms: dict[str, RegionAlarms] = {}
+    for region, future in alarm_futures.items():
+        found, err = future.result()
+        alarms[region] = RegionAlarms(None if found is None else tuple(_alarm(a) for a in found), err)
 
-    topics = sorted(_alarm_topics(snapshot))
-    topic_futures = {arn: pool.submit(_topic_record, reader, arn) for arn in topics}
-    for arn, f in topic_futures.items():
-        snapshot["topics"][arn] = f.result()
+    topic_futures = {arn: pool.submit(_topic, reader, arn) for arn in sorted(_alarm_topics(log_groups, alarms))}
+    topics = {arn: f.result() for arn, f in topic_futures.items()}
+    return trails, log_groups, alarms, topics
 
 
-def _trail_record(t: dict, account: str) -> dict:
+def _trail(t: dict[str, Any]) -> Trail:
     arn = t.get("TrailARN") or ""
-    return {
-        "arn": arn,
-        "name": t.get("Name"),
-        "home_region": t.get("HomeRegion"),
-        "owner_account": arn_parts(arn)["account"],
-        "is_multi_region": bool(t.get("IsMultiRegionTrail")),
-        "is_organization_trail": bool(t.get("IsOrganizationTrail")),
-        "log_group_arn": t.get("CloudWatchLogsLogGroupArn"),
-        "cloudwatch_logs_role_arn": t.get("CloudWatchLogsRoleArn"),
-        "status": None,
-        "status_error": None,
-        "selectors": None,
-        "selectors_error": None,
-    }
+    parsed = Arn.try_parse(arn)
+    return Trail(
+        arn=arn,
+        name=t.get("Name"),
+        home_region=t.get("HomeRegion"),
+        owner_account=parsed.account if parsed else None,
+        is_multi_region=bool(t.get("IsMultiRegionTrail")),
+        is_organization_trail=bool(t.get("IsOrganizationTrail")),
+        log_group_arn=t.get("CloudWatchLogsLogGroupArn"),
+        cloudwatch_logs_role_arn=t.get("CloudWatchLogsRoleArn"),
+    )
 
 
-def _trail_status(reader, t: dict) -> None:
-    status, err = reader.call("cloudtrail", t["home_region"], "GetTrailStatus", resource=t["arn"], Name=t["arn"])
-    t["status"] = {"IsLogging": bool(status.get("IsLogging"))} if status else None
-    t["status_error"] = err
-    sel, err = reader.call("cloudtrail", t["home_region"], "GetEventSelectors", resource=t["arn"], TrailName=t["arn"])
+def _trail_status(reader: AwsReader, t: Trail) -> Trail:
+    region = t.home_region or ""
+    status, status_error = reader.call("cloudtrail", region, "GetTrailStatus", resource=t.arn, Name=t.arn)
+    sel, selectors_error = reader.call("cloudtrail", region, "GetEventSelectors", resource=t.arn, TrailName=t.arn)
+    selectors = None
     if sel is not None:
-        t["selectors"] = {
+        selectors = {
             "EventSelectors": sel.get("EventSelectors") or [],
             "AdvancedEventSelectors": sel.get("AdvancedEventSelectors") or [],
         }
-    t["selectors_error"] = err
+    return replace(
+        t,
+        is_logging=bool(status.get("IsLogging")) if status else None,
+        status_error=status_error,
+        selectors=selectors,
+        selectors_error=selectors_error,
+    )
 
 
-def _log_group_filters(reader, arn: str) -> dict:
-    parts = arn_parts(arn)
-    name = log_group_name(arn)
+def _log_group(reader: AwsReader, arn: str) -> LogGroup:
+    parsed = Arn.parse(arn)
+    name = parsed.log_group_name
     filters, err = reader.paginate(
-        "logs", parts["region"], "DescribeMetricFilters", "metricFilters", resource=arn, logGroupName=name
+        "logs", parsed.region, "DescribeMetricFilters", "metricFilters", resource=arn, logGroupName=name
     )
-    keep = (
-        "filterName",
-        "filterPattern",
-        "metricTransformations",
-        "logGroupName",
-        "fieldSelectionCriteria",
-        "applyOnTransformedLogs",
+    return LogGroup(
+        arn=arn,
+        region=parsed.region,
+        account=parsed.account,
+        name=name,
+        filters=None if filters is None else tuple(_metric_filter(f) for f in filters),
+        error=err,
     )
-    return {
-        "arn": arn,
-        "region": parts["region"],
-        "account": parts["account"],
-        "name": name,
-        "filters": [{k: f[k] for k in keep if k in f} for f in filters] if filters is not None else None,
-        "error": err,
+
+
+def _metric_filter(f: dict[str, Any]) -> MetricFilter:
+    return MetricFilter.from_json(Doc(f, "metricFilters[]"))
+
+
+def _alarm(a: dict[str, Any]) -> Alarm:
+    return Alarm.from_json(Doc(a, "MetricAlarms[]"))
+
+
+def _alarm_topics(log_groups: dict[str, LogGroup], alarms: dict[str, RegionAlarms]) -> set[str]:
+    """The SNS topics notified by alarms on a metric that some audited filter publishes."""
+    watched = {
+        (group.region, m.metric_name, m.metric_namespace)
+        for group in log_groups.values()
+        for f in group.filters or ()
+        for m in f.transformations
     }
-
-
-def _alarm_record(a: dict) -> dict:
-    keep = (
-        "AlarmName",
-        "AlarmArn",
-        "MetricName",
-        "Namespace",
-        "Statistic",
-        "ExtendedStatistic",
-        "Dimensions",
-        "Period",
-        "EvaluationPeriods",
-        "DatapointsToAlarm",
-        "Threshold",
-        "ComparisonOperator",
-        "ActionsEnabled",
-        "AlarmActions",
-        "Metrics",
-        "StateValue",
-    )
-    return {k: a[k] for k in keep if k in a}
-
-
-def _alarm_topics(snapshot) -> set:
-    watched = set()
-    for group in snapshot["log_groups"].values():
-        for f in group["filters"] or []:
-            for m in f.get("metricTransformations", []):
-                watched.add((group["region"], m.get("metricName"), m.get("metricNamespace")))
-    topics = set()
-    for region, alarms in snapshot["alarms"].items():
-        for a in alarms["items"] or []:
-            if any((region, name, ns) in watched for name, ns in alarm_metrics(a)):
-                topics.update(
-                    x for x in a.get("AlarmActions", []) if x.startswith("arn:") and arn_parts(x)["service"] == "sns"
-                )
+    topics: set[str] = set()
+    for region, found in alarms.items():
+        for a in found.items or ():
+            if any((region, name, ns) in watched for name, ns in a.watched_metrics()):
+                topics.update(x for x in a.alarm_actions or () if is_sns_topic(x))
     return topics
 
 
-def _topic_record(reader, arn: str) -> dict:
-    parts = arn_parts(arn)
-    region = parts["region"]
-    record = {
-        "arn": arn,
-        "region": region,
-        "account": parts["account"],
-        "attributes": None,
-        "attributes_error": None,
-        "subscriptions": None,
-        "subscriptions_error": None,
-        "kms_key": None,
-    }
-    attrs, err = reader.call("sns", region, "GetTopicAttributes", resource=arn, TopicArn=arn)
-    record["attributes_error"] = err
-    if err and err["code"] in ("NotFound", "NotFoundException"):
-        return record
+def _topic(reader: AwsReader, arn: str) -> Topic:
+    parsed = Arn.parse(arn)
+    region = parsed.region
+    attrs, attributes_error = reader.call("sns", region, "GetTopicAttributes", resource=arn, TopicArn=arn)
+    topic = Topic(arn, region, parsed.account, attributes_error=attributes_error)
+    if attributes_error and attributes_error.not_found:
+        return topic
     if attrs is not None:
-        keep = ("KmsMasterKeyId", "Owner", "DisplayName", "SubscriptionsConfirmed", "SubscriptionsPending")
-        record["attributes"] = {k: v for k, v in attrs.get("Attributes", {}).items() if k in keep}
-    subs, err = reader.paginate("sns", region, "ListSubscriptionsByTopic", "Subscriptions", resource=arn, TopicArn=arn)
-    record["subscriptions"] = (
-        [{"SubscriptionArn": s.get("SubscriptionArn"), "Protocol": s.get("Protocol")} for s in subs]
-        if subs is not None
-        else None
+        topic = replace(topic, attributes=TopicAttributes.from_json(Doc(attrs.get("Attributes", {}), "Attributes")))
+    subs, subscriptions_error = reader.paginate(
+        "sns", region, "ListSubscriptionsByTopic", "Subscriptions", resource=arn, TopicArn=arn
     )
-    record["subscriptions_error"] = err
-    key_id = (record["attributes"] or {}).get("KmsMasterKeyId")
-    if key_id and key_id != "alias/aws/sns":
-        record["kms_key"] = _topic_key(reader, region, key_id)
-    return record
+    key_id = topic.kms_master_key_id
+    return replace(
+        topic,
+        subscriptions=None if subs is None else tuple(Subscription.from_json(Doc(s, "Subscriptions[]")) for s in subs),
+        subscriptions_error=subscriptions_error,
+        kms_key=_topic_key(reader, region, key_id) if key_id and key_id != SNS_MANAGED_KEY_ALIAS else None,
+    )
 
 
-def _topic_key(reader, region: str, key_id: str) -> dict:
-    key = {"id": key_id, "arn": None, "key_manager": None, "policy": None, "error": None}
+def _topic_key(reader: AwsReader, region: str, key_id: str) -> TopicKey:
     described, err = reader.call("kms", region, "DescribeKey", resource=key_id, KeyId=key_id)
     if err:
-        key["error"] = err
-        return key
+        return TopicKey(key_id, error=err)
     meta = described["KeyMetadata"]
-    key["arn"] = meta.get("Arn")
-    key["key_manager"] = meta.get("KeyManager")
-    if key["key_manager"] == "CUSTOMER":
-        policy, err = reader.call(
-            "kms", region, "GetKeyPolicy", resource=key["arn"], KeyId=meta["KeyId"], PolicyName="default"
-        )
-        key["policy"] = policy.get("Policy") if policy else None
-        key["error"] = err
-    return key
+    key = TopicKey(key_id, arn=meta.get("Arn"), key_manager=meta.get("KeyManager"))
+    if key.key_manager != "CUSTOMER":
+        return key
+    policy, err = reader.call(
+        "kms", region, "GetKeyPolicy", resource=key.arn, KeyId=meta["KeyId"], PolicyName="default"
+    )
+    return replace(key, policy=policy.get("Policy") if policy else None, error=err)
 
 
 # --- KMS ------------------------------------------------------------------------------------
 
-DESCRIBE_KEEP = (
-    "KeyId",
-    "Arn",
-    "KeyManager",
-    "KeySpec",
-    "KeyUsage",
-    "Origin",
-    "KeyState",
-    "CustomKeyStoreId",
-    "MultiRegion",
-    "MultiRegionConfiguration",
-    "Description",
-    "CreationDate",
-    "Enabled",
-)
 
-
-def rotation_can_apply(meta: dict, audited_regions) -> bool:
-    """Whether GetKeyRotationStatus means anything for this key (and is worth a call)."""
-    if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeySpec") != "SYMMETRIC_DEFAULT":
-        return False
-    if meta.get("Origin") != "AWS_KMS" or meta.get("CustomKeyStoreId") or meta.get("KeyState") != "Enabled":
-        return False
-    mrc = meta.get("MultiRegionConfiguration") or {}
-    if mrc.get("MultiRegionKeyType") == "REPLICA":
-        primary_region = (mrc.get("PrimaryKey") or {}).get("Region")
-        return primary_region not in audited_regions  # else the primary's own finding answers for it
-    return True
-
-
-def _collect_kms_region(reader, region: str, audited_regions, keys_pool) -> dict:
-    out = {"keys": None, "error": None, "aliases_error": None}
+def _collect_kms_region(
+    reader: AwsReader, region: str, audited_regions: Iterable[str], keys_pool: ThreadPoolExecutor
+) -> KmsRegion:
     keys, err = reader.paginate("kms", region, "ListKeys", "Keys", Limit=1000)
     if err:
-        out["error"] = err
-        return out
-    aliases, aerr = reader.paginate("kms", region, "ListAliases", "Aliases", Limit=100)
-    out["aliases_error"] = aerr
-    by_key = {}
+        return KmsRegion(None, err)
+    aliases, aliases_error = reader.paginate("kms", region, "ListAliases", "Aliases", Limit=100)
+    by_key: dict[str, list[str]] = {}
     for a in aliases or []:
         if a.get("TargetKeyId"):
             by_key.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
+    audited = tuple(audited_regions)
     futures = [
-        keys_pool.submit(_collect_key, reader, region, k, by_key.get(k["KeyId"], []), audited_regions) for k in keys
+        keys_pool.submit(_collect_key, reader, region, k, by_key.get(k["KeyId"], []), audited) for k in keys or []
     ]
-    out["keys"] = [f.result() for f in futures]
-    return out
+    return KmsRegion(tuple(f.result() for f in futures), None, aliases_error)
 
 
-def _collect_key(reader, region: str, listed: dict, aliases, audited_regions) -> dict:
-    key = {
-        "arn": listed.get("KeyArn"),
-        "key_id": listed["KeyId"],
-        "region": region,
-        "aliases": sorted(aliases),
-        "metadata": None,
-        "describe_error": None,
-        "rotation": None,
-        "rotation_error": None,
-    }
-    described, err = reader.call("kms", region, "DescribeKey", resource=key["arn"], KeyId=listed["KeyId"])
+def _collect_key(
+    reader: AwsReader, region: str, listed: dict[str, Any], aliases: list[str], audited_regions: tuple[str, ...]
+) -> KmsKey:
+    key = KmsKey(arn=listed.get("KeyArn"), key_id=listed["KeyId"], region=region, aliases=tuple(sorted(aliases)))
+    described, err = reader.call("kms", region, "DescribeKey", resource=key.arn, KeyId=key.key_id)
     if err:
-        key["describe_error"] = err
+        return replace(key, describe_error=err)
+    meta = KeyMetadata.from_json(Doc(_plain(described["KeyMetadata"]), "KeyMetadata"))
+    key = replace(key, metadata=meta)
+    if not rotation_status_worth_reading(meta, audited_regions):
         return key
-    meta = described["KeyMetadata"]
-    key["metadata"] = {k: _plain(meta[k]) for k in DESCRIBE_KEEP if k in meta}
-    if rotation_can_apply(meta, audited_regions):
-        status, err = reader.call("kms", region, "GetKeyRotationStatus", resource=key["arn"], KeyId=listed["KeyId"])
-        if status is not None:
-            key["rotation"] = {
-                k: _plain(status[k])
-                for k in ("KeyRotationEnabled", "RotationPeriodInDays", "NextRotationDate")
-                if k in status
-            }
-        key["rotation_error"] = err
-    return key
+    status, rotation_error = reader.call("kms", region, "GetKeyRotationStatus", resource=key.arn, KeyId=key.key_id)
+    rotation = None if status is None else KeyRotation.from_json(Doc(_plain(status), "GetKeyRotationStatus"))
+    return replace(key, rotation=rotation, rotation_error=rotation_error)
 
 
-def _plain(value):
+def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    return value
+    return _iso(value)
+
+
+__all__ = ["ApiError", "InventoryAbort", "collect_snapshot"]

@@ -7,8 +7,11 @@ budget, the rest is summarised by count, never dropped silently and never a fail
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
-from ..state.store import BASELINE
+from ..model import Status
+from ..state.items import Baseline, TransitionItem, scope_of
 from ..state.transitions import CHECK_RECOVERED, COULD_NOT_CHECK, FIXED, KIND_TEXT, NEW_FAILURE, REGRESSED
 
 SNS_LIMIT = 262_144
@@ -24,69 +27,73 @@ EMOJI = {
 }
 
 
-def _name(t: dict) -> str:
-    if t.get("control") == "kms_key_rotation" and t.get("region"):
-        return f"kms_key_rotation {t.get('resource')}"
-    return f"{t.get('cis_id') or ''} {t.get('control')}".strip()
+def _name(t: TransitionItem) -> str:
+    if t.is_per_resource:
+        return f"{t.control} {t.resource}"
+    return f"{t.cis_id or ''} {t.control}".strip()
 
 
-def _counts_line(changes: list[dict]) -> str:
+def _counts_line(changes: list[TransitionItem]) -> str:
     parts = []
     for kind in ORDER:
-        n = sum(1 for t in changes if t["kind"] == kind)
+        n = sum(1 for t in changes if t.kind == kind)
         if n:
             parts.append(f"{n} {KIND_TEXT[kind]}")
     return ", ".join(parts)
 
 
-def _email_block(t: dict) -> str:
-    sev = f" [{t['severity']}]" if t.get("to_status") == "FAIL" and t.get("severity") else ""
-    where = f" in {t['region']}" if t.get("region") else ""
-    lines = [
-        f"{KIND_TEXT[t['kind']].upper()}{sev}: {_name(t)}{where} ({t.get('from_status') or 'new'} -> {t['to_status']})"
-    ]
-    if t.get("reason"):
-        lines.append(f"  why: {t['reason']}")
-    if t.get("remediation") and t.get("to_status") == "FAIL":
-        lines.append(f"  fix: {t['remediation']}")
+def _email_block(t: TransitionItem) -> str:
+    assert t.kind is not None
+    sev = f" [{t.severity}]" if t.to_status == Status.FAIL and t.severity else ""
+    where = f" in {t.region}" if t.region else ""
+    lines = [f"{KIND_TEXT[t.kind].upper()}{sev}: {_name(t)}{where} ({t.from_status or 'new'} -> {t.to_status})"]
+    if t.reason:
+        lines.append(f"  why: {t.reason}")
+    if t.remediation and t.to_status == Status.FAIL:
+        lines.append(f"  fix: {t.remediation}")
     return "\n".join(lines)
 
 
-def _baseline_blocks(b: dict) -> list[str]:
-    counts = json.loads(b.get("counts") or "{}")
-    failing = json.loads(b.get("failing") or "[]")
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+def _brief_name(f: Mapping[str, Any]) -> str:
+    if scope_of(f) == "resource":
+        return f"{f.get('control')} {f.get('resource')}"
+    return f"{f.get('cis_id')} {f.get('control')}"
+
+
+def _baseline_blocks(b: Baseline) -> list[str]:
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(b.counts.items()))
     blocks = [f"BASELINE: first audit of this account ({summary}). From now on you hear only about changes."]
-    for f in failing:
+    for f in b.failing:
         where = f" in {f['region']}" if f.get("region") else ""
-        name = (
-            f"kms_key_rotation {f['resource']}"
-            if f["control"] == "kms_key_rotation" and f.get("region")
-            else f"{f.get('cis_id')} {f['control']}"
-        )
+        name = _brief_name(f)
         block = f"FAILING [{f.get('severity')}]: {name}{where}\n  why: {f.get('reason')}"
         if f.get("remediation"):
             block += f"\n  fix: {f['remediation']}"
         blocks.append(block)
-    hidden = int(b.get("failing_total", len(failing))) - len(failing)
+    hidden = b.failing_total - len(b.failing)
     if hidden > 0:
         blocks.append(f"... and {hidden} more failing findings (see the findings table)")
     return blocks
 
 
 def build_digest(
-    account: str, benchmark: str, items: list[dict], run_id: str, table: str | None = None, limit: int = SNS_LIMIT
-) -> dict | None:
+    account: str,
+    benchmark: str,
+    items: list[TransitionItem],
+    run_id: str,
+    table: str | None = None,
+    limit: int = SNS_LIMIT,
+) -> dict[str, Any] | None:
     """The `sns.publish` arguments for these outbox items, or None when there is nothing to announce."""
-    baselines = [i for i in items if i.get("kind") == BASELINE]
+    baselines = [i.baseline for i in items if i.baseline is not None]
     changes = sorted(
-        (i for i in items if i.get("kind") in ORDER),
-        key=lambda t: (ORDER.index(t["kind"]), t.get("cis_id") or "", t.get("resource") or ""),
+        (i for i in items if i.kind in ORDER and i.baseline is None),
+        key=lambda t: (ORDER.index(str(t.kind)), t.cis_id or "", t.resource or ""),
     )
     if not baselines and not changes:
         return None
     counts = _counts_line(changes)
-    failing_total = sum(int(b.get("failing_total", 0)) for b in baselines)
+    failing_total = sum(b.failing_total for b in baselines)
     headline = counts or (f"baseline, {failing_total} failing" if baselines else "")
     if baselines and counts:
         headline = f"baseline and {counts}"
@@ -118,23 +125,22 @@ def _subject(text: str) -> str:
     return text if len(text) < 100 else text[:96] + "..."
 
 
-def _severity(baselines, changes) -> str:
-    failing = [t for t in changes if t["to_status"] == "FAIL"]
-    sevs = {t.get("severity") for t in failing}
-    if baselines and any(int(b.get("failing_total", 0)) for b in baselines):
-        sevs |= {f.get("severity") for b in baselines for f in json.loads(b.get("failing") or "[]")}
+def _severity(baselines: list[Baseline], changes: list[TransitionItem]) -> str:
+    sevs = {t.severity for t in changes if t.to_status == Status.FAIL}
+    if any(b.failing_total for b in baselines):
+        sevs |= {f.get("severity") for b in baselines for f in b.failing}
     for s in ("HIGH", "MEDIUM"):
         if s in sevs:
             return s
-    if any(t["to_status"] == "ERROR" for t in changes):
+    if any(t.to_status == Status.ERROR for t in changes):
         return "LOW"
     return "INFO"
 
 
-def _attributes(account, baselines, changes) -> dict:
-    if any(t["to_status"] == "FAIL" for t in changes) or any(int(b.get("failing_total", 0)) for b in baselines):
+def _attributes(account: str, baselines: list[Baseline], changes: list[TransitionItem]) -> dict[str, Any]:
+    if any(t.to_status == Status.FAIL for t in changes) or any(b.failing_total for b in baselines):
         status = "FAIL"
-    elif any(t["to_status"] == "ERROR" for t in changes):
+    elif any(t.to_status == Status.ERROR for t in changes):
         status = "ERROR"
     else:
         status = "PASS"
@@ -145,19 +151,19 @@ def _attributes(account, baselines, changes) -> dict:
     }
 
 
-def _chatbot(account, benchmark, headline, baselines, changes, run_id) -> dict:
+def _chatbot(
+    account: str, benchmark: str, headline: str, baselines: list[Baseline], changes: list[TransitionItem], run_id: str
+) -> dict[str, Any]:
     lines = []
     for b in baselines:
-        counts = json.loads(b.get("counts") or "{}")
-        lines.append("*Baseline*: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        for f in json.loads(b.get("failing") or "[]"):
+        lines.append("*Baseline*: " + ", ".join(f"{k} {v}" for k, v in sorted(b.counts.items())))
+        for f in b.failing:
             lines.append(
                 f":red_circle: *{f.get('cis_id')}* `{f['control']}` {f.get('region') or ''}: {f.get('reason')}"
             )
     for t in changes:
-        lines.append(
-            f"{EMOJI[t['kind']]} *{KIND_TEXT[t['kind']]}* `{_name(t)}` {t.get('region') or ''}: {t.get('reason') or ''}"
-        )
+        kind = str(t.kind)
+        lines.append(f"{EMOJI[kind]} *{KIND_TEXT[kind]}* `{_name(t)}` {t.region or ''}: {t.reason or ''}")
     description, shown = "", 0
     for line in lines:
         if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
@@ -166,7 +172,7 @@ def _chatbot(account, benchmark, headline, baselines, changes, run_id) -> dict:
         shown += 1
     if shown < len(lines):
         description += f"_...and {len(lines) - shown} more: see the email digest or `ciswatch history`_"
-    next_steps = [t["remediation"] for t in changes if t.get("remediation") and t["to_status"] == "FAIL"][:3]
+    next_steps = [t.remediation for t in changes if t.remediation and t.to_status == Status.FAIL][:3]
     return {
         "version": "1.0",
         "source": "custom",
@@ -182,7 +188,7 @@ def _chatbot(account, benchmark, headline, baselines, changes, run_id) -> dict:
             "threadId": f"ciswatch-{account}",
             "summary": headline,
             "eventType": "ciswatch.digest",
-            "relatedResources": sorted({t.get("resource") for t in changes if t.get("resource")})[:20],
+            "relatedResources": sorted({t.resource for t in changes if t.resource})[:20],
             "additionalContext": {"account": account, "benchmark": benchmark, "run_id": run_id},
         },
     }

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..state.store import StateStore
 from .digest import build_digest
 
 log = logging.getLogger("ciswatch.notify")
 
 
-def deliver_outbox(store, sns, topic_arn: str, benchmark: str, run_id: str) -> dict:
+def deliver_outbox(store: StateStore, sns: Any, topic_arn: str, benchmark: str, run_id: str) -> dict[str, Any]:
     """At most one publish per run. A failed publish leaves the transitions for the next run."""
     claimed = store.claim_outbox(run_id)
     if not claimed:

@@ -1,65 +1,55 @@
 """The remediation plan: from an audit, the minimal change that turns this account green.
 
-Pure. The planner fixes one broken link at a time: it adds a step, applies the step's effect to a
-copy of the snapshot, and re-runs the real checks, until no failure it can fix is left. So the plan
-is ordered (trail before filters, topic before alarms) and checked by the same code that audits:
-`Plan.after` holds the findings the account will have once the plan is applied.
+Pure. The planner fixes one broken link at a time: it adds a step, applies the step's effect to the
+snapshot (``Step.simulate``), and re-runs the real checks, until no failure it can fix is left. So
+the plan is ordered (trail before filters, topic before alarms) and checked by the same code that
+audits: ``Plan.after`` holds the findings the account will have once the plan is applied.
+
+``FIXES`` maps each problem code a check can report to the fixer that plans its step;
+``NOT_REMEDIABLE`` lists the codes no step can fix. A test keeps the two covering every ``Problem``.
 """
 
 from __future__ import annotations
 
-import copy
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import catalog
 from ..checks import run_checks
-from ..checks.monitoring import ALARM_SETTINGS, key_policy_allows_cloudwatch
-from ..findings import ERROR, FAIL, WARNING, Finding
-from ..inventory.snapshot import arn_parts
+from ..checks.judge import recommended_pattern
+from ..checks.selectors import management_selectors
+from ..model import AccountSnapshot, Arn, Finding, Problem, Status
+from ..model import conventions as cv
+from ..model.rules import topic_delivers
+from .steps import (
+    ConnectTrailLogs,
+    Context,
+    CreateTopic,
+    CreateTopicKey,
+    CreateTrail,
+    EnableAlarmActions,
+    EnableKeyRotation,
+    PutEventSelectors,
+    PutMetricAlarm,
+    PutMetricFilter,
+    StartLogging,
+    Step,
+    Subscribe,
+    required_actions,
+)
 
-NAMESPACE = "CISBenchmark"
-PREFIX = "ciswatch"
-TOPIC_NAME = "ciswatch-cis-alarms"
-TOPIC_KEY_ALIAS = "alias/ciswatch-cis-alarms"
-TRAIL_NAME = "ciswatch-trail"
-TRAIL_LOG_GROUP = "ciswatch/cloudtrail"
-TRAIL_ROLE = "ciswatch-cloudtrail-to-logs"
-PLANNED_SUBSCRIPTION = ":ciswatch-planned-subscription"
 MAX_ROUNDS = 12
-TAGS = {"ciswatch:managed": "true"}
-# The trail bucket's settings, for the template and for --apply alike.
-BUCKET_HARDENING = {
-    "encryption": {"SSEAlgorithm": "AES256"},
-    "public_access_block": {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    },
-}
-
-
-@dataclass
-class Step:
-    id: str  # a stable name: the CloudFormation logical id of what it creates
-    kind: str
-    region: str
-    params: dict
-    fixes: list
-    why: str
-    change: bool = False  # modifies something that exists (applied only with --yes)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "region": self.region,
-            "change": self.change,
-            "fixes": self.fixes,
-            "why": self.why,
-            "params": self.params,
-        }
+# The complete style's route-table pattern: every route-table event any CIS version lists.
+COMPLETE_ROUTE_TABLE_EVENTS = (
+    "CreateRoute",
+    "CreateRouteTable",
+    "ReplaceRoute",
+    "ReplaceRouteTableAssociation",
+    "DeleteRouteTable",
+    "DeleteRoute",
+    "DisassociateRouteTable",
+)
 
 
 @dataclass
@@ -85,9 +75,9 @@ class Plan:
 
     @property
     def unresolved(self) -> list[Finding]:
-        return [f for f in self.after if f.status == FAIL]
+        return [f for f in self.after if f.status is Status.FAIL]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "benchmark": self.benchmark,
@@ -99,30 +89,22 @@ class Plan:
             "unresolved_after_plan": [
                 {"control": f.control, "resource": f.resource, "reason": f.reason} for f in self.unresolved
             ],
+            "iam_actions": required_actions(self.steps),
         }
 
 
 def pattern_for(control: str, benchmark: str, style: str) -> tuple[str, str | None]:
     """The pattern to deploy and, when it is not the version's published string, why."""
     if style == "complete":
-        pattern = catalog.recommended_pattern(control, "7.0.0")
+        pattern = recommended_pattern(control, "7.0.0")
         if control == "route_table_changes":
-            names = [
-                "CreateRoute",
-                "CreateRouteTable",
-                "ReplaceRoute",
-                "ReplaceRouteTableAssociation",
-                "DeleteRouteTable",
-                "DeleteRoute",
-                "DisassociateRouteTable",
-            ]
             pattern = (
                 "{ ($.eventSource = ec2.amazonaws.com) && ("
-                + " || ".join(f"($.eventName = {n})" for n in names)
+                + " || ".join(f"($.eventName = {n})" for n in COMPLETE_ROUTE_TABLE_EVENTS)
                 + ") }"
             )
         return pattern, "complete style: catches every event any CIS version lists for this control"
-    pattern = catalog.recommended_pattern(control, benchmark)
+    pattern = recommended_pattern(control, benchmark)
     if catalog.is_published(control, pattern, benchmark):
         return pattern, None
     published = catalog.published_patterns(control, benchmark)
@@ -133,533 +115,343 @@ def pattern_for(control: str, benchmark: str, style: str) -> tuple[str, str | No
 
 
 def make_plan(
-    snapshot: dict,
+    snapshot: AccountSnapshot,
     findings: list[Finding],
     benchmark: str,
     style: str = "strict",
-    namespace: str = NAMESPACE,
+    namespace: str = cv.DEFAULT_NAMESPACE,
     notify_email: str | None = None,
     home_region: str | None = None,
 ) -> Plan:
-    state = copy.deepcopy(snapshot)
-    plan = Plan(
-        snapshot["account"],
-        snapshot.get("partition", "aws"),
-        benchmark,
-        style,
-        namespace,
-        None,
-        notify_email=notify_email,
-    )
-    planner = _Planner(
-        plan, state, benchmark, home_region or (snapshot["regions"][0] if snapshot["regions"] else "us-east-1")
+    plan = Plan(snapshot.account, snapshot.partition, benchmark, style, namespace, None, notify_email=notify_email)
+    planner = Planner(
+        plan, snapshot, benchmark, home_region or (snapshot.regions[0] if snapshot.regions else "us-east-1")
     )
     for f in findings:
-        if f.status == ERROR:
+        if f.status is Status.ERROR:
             plan.notes.append(f"not planned, could not be checked: {f.cis_id} {f.control}: {f.reason}")
-    planner.kms(findings)
+    for f in findings:  # keys first: they need no other step
+        if f.control == cv.KMS_ROTATION_CONTROL and f.status in (Status.FAIL, Status.WARNING):
+            planner.fix(f)
     current = findings
     for _ in range(MAX_ROUNDS):
         before = len(plan.steps)
         for f in current:
-            if f.status == FAIL and f.control != "kms_key_rotation":
-                planner.monitoring(f)
+            if f.status is Status.FAIL and f.control != cv.KMS_ROTATION_CONTROL:
+                planner.fix(f)
         if len(plan.steps) == before:
             break
-        current = run_checks(state, benchmark)
-    plan.after = run_checks(state, benchmark)
+        current = run_checks(planner.state, benchmark)
+    plan.after = run_checks(planner.state, benchmark)
     for f in plan.after:
-        if f.status == WARNING and f.control != "kms_key_rotation":
-            plan.notes.append(f"left as it is (works, but {f.reason.split('; but ', 1)[-1]}): {f.cis_id} {f.control}")
-    if any(s.kind == "create_topic" for s in plan.steps) and not notify_email:
+        if f.status is Status.WARNING and f.control != cv.KMS_ROTATION_CONTROL:
+            caveats = f.evidence.get("caveats") or [f.reason]
+            plan.notes.append(f"left as it is (works, but {'; '.join(caveats)}): {f.cis_id} {f.control}")
+    if any(isinstance(s, CreateTopic) for s in plan.steps) and not notify_email:
         plan.notes.append(
             "the new topic needs a subscriber: pass --notify-email ADDRESS (or the NotificationEmail parameter); the recipient must confirm"
         )
-    if any(s.kind == "subscribe" for s in plan.steps):
+    if any(isinstance(s, Subscribe) for s in plan.steps):
         plan.notes.append(
             f"{notify_email} must confirm the subscription from the email SNS sends before alarms reach it"
         )
     return plan
 
 
-class _Planner:
-    def __init__(self, plan: Plan, state: dict, benchmark: str, default_region: str):
+class Planner:
+    def __init__(self, plan: Plan, snapshot: AccountSnapshot, benchmark: str, default_region: str):
         self.plan = plan
-        self.state = state
+        self.state = snapshot
         self.benchmark = benchmark
         self.default_region = default_region
-        self.done: set = set()
-
-    # --- helpers ---------------------------------------------------------------------------------
+        self.ctx = Context(account=plan.account, partition=plan.partition)
+        self.done: set[str] = set()
+        self.noted: set[str] = set()
 
     def add(self, step: Step) -> bool:
+        """Plan the step (once) and let the simulated account reflect it."""
         if step.id in self.done:
             return False
         self.done.add(step.id)
         self.plan.steps.append(step)
+        self.state = step.simulate(self.state, self.ctx)
         return True
 
-    def arn(self, service: str, region: str, resource: str) -> str:
-        return f"arn:{self.plan.partition}:{service}:{region}:{self.plan.account}:{resource}"
-
-    def _planned_log_group(self, arn: str, region: str) -> dict:
-        return {
-            "arn": arn,
-            "region": region,
-            "account": self.plan.account,
-            "name": TRAIL_LOG_GROUP,
-            "filters": [],
-            "error": None,
-        }
-
-    def trail(self, arn: str) -> dict | None:
-        return next((t for t in self.state["trails"]["items"] if t["arn"] == arn), None)
-
-    # --- KMS ---------------------------------------------------------------------------------------
-
-    def kms(self, findings) -> None:
-        for f in findings:
-            if f.control != "kms_key_rotation" or f.region is None or f.status not in (FAIL, WARNING):
-                continue
-            key = next(
-                (k for k in self.state["kms"].get(f.region, {}).get("keys") or [] if k["arn"] == f.resource), None
-            )
-            if key is None or (key["metadata"] or {}).get("KeyManager") != "CUSTOMER":
-                continue
-            mrc = (key["metadata"] or {}).get("MultiRegionConfiguration") or {}
-            target, region = key["arn"], f.region
-            if mrc.get("MultiRegionKeyType") == "REPLICA":
-                target, region = mrc["PrimaryKey"]["Arn"], mrc["PrimaryKey"]["Region"]
-            params = {"key_id": target}
-            if f.status == WARNING:
-                params["rotation_period_days"] = 365
-            name = key["aliases"][0] if key["aliases"] else key["key_id"]
-            why = f"{name}: " + (
-                "rotates less often than yearly"
-                if f.status == WARNING
-                else "customer managed key without automatic rotation"
-            )
-            self.add(
-                Step(
-                    f"EnableRotation-{key['key_id']}",
-                    "enable_key_rotation",
-                    region,
-                    params,
-                    [f.finding_id],
-                    why,
-                    change=True,
-                )
-            )
-            key["rotation"] = {"KeyRotationEnabled": True, "RotationPeriodInDays": 365}
-
-    # --- monitoring ----------------------------------------------------------------------------------
-
-    def monitoring(self, f: Finding) -> None:
-        ev = f.evidence
-        problem = ev.get("problem")
-        handler = getattr(self, f"_fix_{problem}", None)
-        if handler is None:
-            if problem:
+    def fix(self, f: Finding) -> None:
+        problem = f.problem
+        if problem is None:
+            return
+        fixer = FIXES.get(problem)
+        if fixer is None:
+            if f.status is Status.FAIL:
                 self.plan.notes.append(f"not planned: {f.cis_id} {f.control}: {f.reason}")
             return
-        handler(f, ev)
+        fixer(self, f)
 
-    def _fix_no_multi_region_trail(self, f, ev):
-        region = self.default_region
-        lg_arn = self.arn("logs", region, f"log-group:{TRAIL_LOG_GROUP}:*")
-        trail_arn = self.arn("cloudtrail", region, f"trail/{TRAIL_NAME}")
-        if not self.add(
-            Step(
-                "CisTrail",
-                "create_trail",
-                region,
-                {
-                    "trail_name": TRAIL_NAME,
-                    "bucket_name": f"ciswatch-cloudtrail-{self.plan.account}-{region}",
-                    "log_group_name": TRAIL_LOG_GROUP,
-                    "role_name": TRAIL_ROLE,
-                    "log_group_arn": lg_arn,
-                },
-                ["all monitoring controls"],
-                "no multi-Region trail records management events into CloudWatch Logs",
-            )
-        ):
-            return
-        self.state["trails"]["items"].append(
-            {
-                "arn": trail_arn,
-                "name": TRAIL_NAME,
-                "home_region": region,
-                "owner_account": self.plan.account,
-                "is_multi_region": True,
-                "is_organization_trail": False,
-                "log_group_arn": lg_arn,
-                "cloudwatch_logs_role_arn": None,
-                "status": {"IsLogging": True},
-                "status_error": None,
-                "selectors": {
-                    "EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}],
-                    "AdvancedEventSelectors": [],
-                },
-                "selectors_error": None,
-            }
-        )
-        self.state["log_groups"][lg_arn] = self._planned_log_group(lg_arn, region)
-        self.plan.home_region = region
-
-    def _fix_trail_without_cloudwatch_logs(self, f, ev):
-        trail = self.trail(ev["trail"])
-        region = trail["home_region"]
-        lg_arn = self.arn("logs", region, f"log-group:{TRAIL_LOG_GROUP}:*")
-        if not self.add(
-            Step(
-                f"TrailLogs-{trail['name']}",
-                "connect_trail_logs",
-                region,
-                {
-                    "trail_arn": trail["arn"],
-                    "trail_name": trail["name"],
-                    "log_group_name": TRAIL_LOG_GROUP,
-                    "role_name": TRAIL_ROLE,
-                    "log_group_arn": lg_arn,
-                },
-                [f.control],
-                f"trail {trail['name']} does not deliver to CloudWatch Logs",
-                change=True,
-            )
-        ):
-            return
-        trail["log_group_arn"] = lg_arn
-        self.state["log_groups"][lg_arn] = self._planned_log_group(lg_arn, region)
-
-    def _fix_trail_not_logging(self, f, ev):
-        trail = self.trail(ev["trail"])
-        if self.add(
-            Step(
-                f"StartLogging-{trail['name']}",
-                "start_logging",
-                trail["home_region"],
-                {"trail_arn": trail["arn"]},
-                [f.control],
-                f"trail {trail['name']} is not logging",
-                change=True,
-            )
-        ):
-            trail["status"] = {"IsLogging": True}
-
-    def _fix_selectors_incomplete(self, f, ev):
-        trail = self.trail(ev["trail"])
-        selectors = management_selectors(trail["selectors"] or {})
-        if self.add(
-            Step(
-                f"EventSelectors-{trail['name']}",
-                "put_event_selectors",
-                trail["home_region"],
-                {"trail_arn": trail["arn"], **selectors},
-                [f.control],
-                f"trail {trail['name']} must record all management events, read and write (its data selectors are kept)",
-                change=True,
-            )
-        ):
-            trail["selectors"] = {
-                "EventSelectors": selectors.get("EventSelectors", []),
-                "AdvancedEventSelectors": selectors.get("AdvancedEventSelectors", []),
-            }
-
-    def _fix_no_covering_filter(self, f, ev):
-        lg_arn = ev["log_group"]
-        group = self.state["log_groups"][lg_arn]
-        ctl = catalog.control(f.control)
-        pattern, note = pattern_for(f.control, self.benchmark, self.plan.style)
-        name = f"{PREFIX}-{f.control}"
-        exists = any(x.get("filterName") == name for x in group["filters"] or [])
-        metric = {"metricName": ctl.metric_name, "metricNamespace": self.plan.namespace, "metricValue": "1"}
-        why = f"log group {group['name']} has no filter that catches {ctl.title.lower()}" + (
-            f" ({note})" if note else ""
-        )
-        if not self.add(
-            Step(
-                f"Filter{_camel(f.control)}",
-                "put_metric_filter",
-                group["region"],
-                {
-                    "log_group_name": group["name"],
-                    "filter_name": name,
-                    "pattern": pattern,
-                    "pattern_note": note,
-                    "metric_name": ctl.metric_name,
-                    "namespace": self.plan.namespace,
-                    "control": f.control,
-                },
-                [f.control],
-                why,
-                change=exists,
-            )
-        ):
-            return
-        new = {
-            "filterName": name,
-            "filterPattern": pattern,
-            "metricTransformations": [metric],
-            "logGroupName": group["name"],
-        }
-        group["filters"] = _replace_named(group["filters"], "filterName", new)
-        self.plan.home_region = self.plan.home_region or group["region"]
-
-    def _new_alarm(self, f, ev, why):
-        region = f.region
-        topic_arn = self.good_topic(region)
-        name = f"{PREFIX}-{f.control}"
-        alarms = self.state["alarms"].setdefault(region, {"items": [], "error": None})
-        exists = any(a.get("AlarmName") == name for a in alarms["items"] or [])
-        metric_name, namespace = ev["metric_name"], ev["metric_namespace"]
-        if not self.add(
-            Step(
-                f"Alarm{_camel(f.control)}",
-                "put_metric_alarm",
-                region,
-                {
-                    "alarm_name": name,
-                    "metric_name": metric_name,
-                    "namespace": namespace,
-                    "topic_arn": topic_arn,
-                    "control": f.control,
-                },
-                [f.control],
-                why,
-                change=exists,
-            )
-        ):
-            return
-        alarms["items"] = _replace_named(
-            alarms["items"],
-            "AlarmName",
-            {
-                "AlarmName": name,
-                "AlarmArn": self.arn("cloudwatch", region, f"alarm:{name}"),
-                "MetricName": metric_name,
-                "Namespace": namespace,
-                **ALARM_SETTINGS,
-                "ActionsEnabled": True,
-                "AlarmActions": [topic_arn],
-            },
-        )
-
-    def _fix_no_alarm(self, f, ev):
-        self._new_alarm(
-            f, ev, f"no alarm watches metric {ev['metric_namespace']}/{ev['metric_name']} of filter {ev.get('filter')}"
-        )
-
-    def _fix_alarm_not_sensible(self, f, ev):
-        self._new_alarm(f, ev, f"{f.reason}: a correct alarm on the same metric (the existing one is left as it is)")
-
-    def _fix_no_sns_action(self, f, ev):
-        self._new_alarm(f, ev, f"{f.reason}: an alarm on the same metric that notifies a topic with a subscriber")
-
-    def _fix_topic_missing(self, f, ev):
-        self._new_alarm(f, ev, f"{f.reason}: an alarm on the same metric that notifies a working topic")
-
-    def _fix_topic_key_unusable(self, f, ev):
-        self._new_alarm(
-            f, ev, f"{f.reason}: an alarm on the same metric that notifies a topic CloudWatch can publish to"
-        )
-
-    def _fix_alarm_actions_disabled(self, f, ev):
-        region = f.region
-        alarm_name = ev["alarm"].split(":alarm:")[-1]
-        if self.add(
-            Step(
-                f"EnableActions-{alarm_name}",
-                "enable_alarm_actions",
-                region,
-                {"alarm_name": alarm_name},
-                [f.control],
-                f"alarm {alarm_name} has its actions disabled",
-                change=True,
-            )
-        ):
-            for a in self.state["alarms"][region]["items"]:
-                if a.get("AlarmName") == alarm_name:
-                    a["ActionsEnabled"] = True
-
-    def _fix_no_confirmed_subscription(self, f, ev):
-        topic_arn = ev["topic"]
-        if not self.plan.notify_email:
-            if f"Subscribe-{topic_arn}" not in self.done:
-                self.done.add(f"Subscribe-{topic_arn}")
-                if not topic_arn.endswith(":" + TOPIC_NAME):  # ciswatch's own new topic has its own note
-                    self.plan.notes.append(
-                        f"topic {topic_arn} has no confirmed subscriber: pass --notify-email ADDRESS to subscribe one"
-                    )
-            return
-        self._subscribe(topic_arn, [f.control])
-
-    def _subscribe(self, topic_arn: str, fixes: list) -> None:
-        if self.add(
-            Step(
-                f"Subscribe-{topic_arn}",
-                "subscribe",
-                topic_arn.split(":")[3],
-                {"topic_arn": topic_arn, "email": self.plan.notify_email},
-                fixes,
-                f"subscribe {self.plan.notify_email} to {topic_arn}",
-            )
-        ):
-            topic = self.state["topics"].setdefault(topic_arn, _topic_record(topic_arn))
-            topic["subscriptions"] = (topic["subscriptions"] or []) + [
-                {"SubscriptionArn": topic_arn + PLANNED_SUBSCRIPTION, "Protocol": "email"}
-            ]
+    def trail(self, f: Finding) -> Any:
+        return self.state.trails.find(str(f.evidence["trail"]))
 
     # --- the topic alarms notify -----------------------------------------------------------------------
 
     def good_topic(self, region: str) -> str:
         """An existing topic in the region that works end to end, else ciswatch's own (planned once)."""
-        for arn, topic in sorted(self.state["topics"].items()):
-            if topic["region"] == region and topic["account"] == self.plan.account and _topic_works(topic):
+        for arn, topic in sorted(self.state.topics.items()):
+            if topic.region == region and topic.account == self.plan.account and topic_delivers(topic):
                 return arn
-        arn = self.arn("sns", region, TOPIC_NAME)
-        if self.add(
-            Step(
-                "AlarmTopicKey",
-                "create_topic_key",
-                region,
-                {"alias": TOPIC_KEY_ALIAS},
-                ["alarm topic"],
-                "a customer managed key (rotation on) whose policy lets CloudWatch publish to the encrypted topic",
-            )
-        ):
+        arn = self.ctx.arn("sns", region, cv.TOPIC_NAME)
+        key = CreateTopicKey(
+            id="AlarmTopicKey",
+            region=region,
+            fixes=("alarm topic",),
+            why="a customer managed key (rotation on) whose policy lets CloudWatch publish to the encrypted topic",
+            alias=cv.TOPIC_KEY_ALIAS,
+        )
+        if self.add(key):
             self.add(
-                Step(
-                    "AlarmTopic",
-                    "create_topic",
-                    region,
-                    {"topic_name": TOPIC_NAME, "key_alias": TOPIC_KEY_ALIAS},
-                    ["alarm topic"],
-                    "an encrypted SNS topic for the CIS alarms",
+                CreateTopic(
+                    id="AlarmTopic",
+                    region=region,
+                    fixes=("alarm topic",),
+                    why="an encrypted SNS topic for the CIS alarms",
+                    topic_name=cv.TOPIC_NAME,
+                    key_alias=cv.TOPIC_KEY_ALIAS,
                 )
             )
-            topic = _topic_record(arn)
-            policy = json.dumps(topic_key_policy(self.plan.partition, self.plan.account))
-            topic["attributes"] = {"KmsMasterKeyId": TOPIC_KEY_ALIAS}
-            topic["kms_key"] = {
-                "id": TOPIC_KEY_ALIAS,
-                "arn": None,
-                "key_manager": "CUSTOMER",
-                "policy": policy,
-                "error": None,
-            }
-            self.state["topics"][arn] = topic
             if self.plan.notify_email:
-                self._subscribe(arn, ["alarm topic"])
+                self.subscribe(arn, ("alarm topic",))
         return arn
 
-
-def _replace_named(items: list | None, key: str, new: dict) -> list:
-    """The list with any item of the same name replaced by ``new`` (what a put-by-name does)."""
-    return [x for x in items or [] if x.get(key) != new[key]] + [new]
-
-
-def _topic_record(arn: str) -> dict:
-    parts = arn_parts(arn)
-    return {
-        "arn": arn,
-        "region": parts["region"],
-        "account": parts["account"],
-        "attributes": {},
-        "attributes_error": None,
-        "subscriptions": [],
-        "subscriptions_error": None,
-        "kms_key": None,
-    }
-
-
-def _topic_works(topic: dict) -> bool:
-    if topic["attributes_error"] or topic["subscriptions_error"] or topic["attributes"] is None:
-        return False
-    key_id = (topic["attributes"] or {}).get("KmsMasterKeyId")
-    if key_id:
-        key = topic.get("kms_key") or {}
-        if (
-            key_id == "alias/aws/sns"
-            or key.get("key_manager") != "CUSTOMER"
-            or not key_policy_allows_cloudwatch(key.get("policy"))
-        ):
-            return False
-    return any((s.get("SubscriptionArn") or "").startswith("arn:") for s in topic["subscriptions"] or [])
-
-
-def topic_key_policy(partition: str, account: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
-
-
-def trail_bucket_policy(bucket_arn, objects_arn, trail_arn) -> dict:
-    """CloudTrail may check the bucket's ACL and write its logs, for this trail only. The ARNs are
-    strings for --apply, or CloudFormation intrinsics for the template."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "CloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
-            },
-            {
-                "Sid": "CloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": objects_arn,
-                "Condition": {
-                    "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
-                },
-            },
-        ],
-    }
-
-
-def management_selectors(current: dict) -> dict:
-    """The trail's selectors with all management events (read and write) recorded; data selectors kept."""
-    advanced = current.get("AdvancedEventSelectors") or []
-    if advanced:
-        kept = [
-            s
-            for s in advanced
-            if "Management"
-            not in (
-                (({f.get("Field"): f for f in s.get("FieldSelectors", [])}.get("eventCategory")) or {}).get("Equals")
-                or []
+    def subscribe(self, topic_arn: str, fixes: tuple[str, ...]) -> None:
+        self.add(
+            Subscribe(
+                id=f"Subscribe-{topic_arn}",
+                region=Arn.parse(topic_arn).region,
+                fixes=fixes,
+                why=f"subscribe {self.plan.notify_email} to {topic_arn}",
+                topic_arn=topic_arn,
+                email=self.plan.notify_email,
             )
-        ]
-        return {
-            "AdvancedEventSelectors": [
-                {"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
-                *kept,
-            ]
-        }
-    basic = current.get("EventSelectors") or []
-    data = [{**s, "IncludeManagementEvents": False} for s in basic if s.get("DataResources")]
-    return {"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}, *data]}
+        )
+
+    def new_alarm(self, f: Finding, why: str) -> None:
+        region = str(f.region)
+        topic_arn = self.good_topic(region)
+        name = cv.resource_name(f.control)
+        alarms = self.state.alarms.get(region)
+        exists = any(a.name == name for a in (alarms.items if alarms else None) or ())
+        self.add(
+            PutMetricAlarm(
+                id=f"Alarm{_camel(f.control)}",
+                region=region,
+                fixes=(f.control,),
+                why=why,
+                change=exists,
+                alarm_name=name,
+                metric_name=str(f.evidence["metric_name"]),
+                namespace=str(f.evidence["metric_namespace"]),
+                topic_arn=topic_arn,
+                control=f.control,
+            )
+        )
+
+
+# --- one fixer per problem ---------------------------------------------------------------------------
+
+Fixer = Callable[[Planner, Finding], None]
+
+
+def _enable_rotation(p: Planner, f: Finding) -> None:
+    key = p.state.find_key(f.region, f.resource)
+    if key is None or key.metadata is None or key.metadata.key_manager != "CUSTOMER":
+        return
+    meta = key.metadata
+    target, region = key.arn or key.key_id, str(f.region)
+    if meta.multi_region_key_type == "REPLICA":
+        target, region = str(meta.primary_key["Arn"]), str(meta.primary_key["Region"])
+    long_period = f.problem is Problem.KEY_ROTATION_PERIOD_TOO_LONG
+    p.add(
+        EnableKeyRotation(
+            id=f"EnableRotation-{key.key_id}",
+            region=region,
+            fixes=(f.finding_id,),
+            why=f"{key.aliases[0] if key.aliases else key.key_id}: "
+            + ("rotates less often than yearly" if long_period else "customer managed key without automatic rotation"),
+            change=True,
+            key_id=target,
+            rotation_period_days=cv.MAX_ROTATION_PERIOD_DAYS if long_period else None,
+            audited_key=(str(f.region), key.key_id),
+        )
+    )
+
+
+def _create_trail(p: Planner, f: Finding) -> None:
+    region = p.default_region
+    if p.add(
+        CreateTrail(
+            id="CisTrail",
+            region=region,
+            fixes=("all monitoring controls",),
+            why="no multi-Region trail records management events into CloudWatch Logs",
+            trail_name=cv.TRAIL_NAME,
+            bucket_name=f"ciswatch-cloudtrail-{p.plan.account}-{region}",
+            log_group_name=cv.TRAIL_LOG_GROUP,
+            role_name=cv.TRAIL_ROLE,
+            log_group_arn=p.ctx.trail_log_group_arn(region),
+        )
+    ):
+        p.plan.home_region = region
+
+
+def _connect_trail_logs(p: Planner, f: Finding) -> None:
+    trail = p.trail(f)
+    region = trail.home_region
+    p.add(
+        ConnectTrailLogs(
+            id=f"TrailLogs-{trail.name}",
+            region=region,
+            fixes=(f.control,),
+            why=f"trail {trail.name} does not deliver to CloudWatch Logs",
+            change=True,
+            trail_arn=trail.arn,
+            trail_name=trail.name,
+            log_group_name=cv.TRAIL_LOG_GROUP,
+            role_name=cv.TRAIL_ROLE,
+            log_group_arn=p.ctx.trail_log_group_arn(region),
+        )
+    )
+
+
+def _start_logging(p: Planner, f: Finding) -> None:
+    trail = p.trail(f)
+    p.add(
+        StartLogging(
+            id=f"StartLogging-{trail.name}",
+            region=trail.home_region,
+            fixes=(f.control,),
+            why=f"trail {trail.name} is not logging",
+            change=True,
+            trail_arn=trail.arn,
+        )
+    )
+
+
+def _record_management_events(p: Planner, f: Finding) -> None:
+    trail = p.trail(f)
+    p.add(
+        PutEventSelectors(
+            id=f"EventSelectors-{trail.name}",
+            region=trail.home_region,
+            fixes=(f.control,),
+            why=f"trail {trail.name} must record all management events, read and write (its data selectors are kept)",
+            change=True,
+            trail_arn=trail.arn,
+            selectors=management_selectors(trail.selectors or {}),
+        )
+    )
+
+
+def _add_filter(p: Planner, f: Finding) -> None:
+    lg_arn = str(f.evidence["log_group"])
+    group = p.state.log_groups[lg_arn]
+    ctl = catalog.control(f.control)
+    pattern, note = pattern_for(f.control, p.benchmark, p.plan.style)
+    name = cv.resource_name(f.control)
+    why = f"log group {group.name} has no filter that catches {ctl.title.lower()}" + (f" ({note})" if note else "")
+    if p.add(
+        PutMetricFilter(
+            id=f"Filter{_camel(f.control)}",
+            region=group.region,
+            fixes=(f.control,),
+            why=why,
+            change=any(x.name == name for x in group.filters or ()),
+            log_group_name=group.name,
+            filter_name=name,
+            pattern=pattern,
+            pattern_note=note,
+            metric_name=ctl.metric,
+            namespace=p.plan.namespace,
+            control=f.control,
+            log_group_arn=lg_arn,
+        )
+    ):
+        p.plan.home_region = p.plan.home_region or group.region
+
+
+def _alarm_for(why: Callable[[Finding], str]) -> Fixer:
+    return lambda p, f: p.new_alarm(f, why(f))
+
+
+def _enable_alarm_actions(p: Planner, f: Finding) -> None:
+    alarm_name = str(f.evidence["alarm"]).split(":alarm:")[-1]
+    p.add(
+        EnableAlarmActions(
+            id=f"EnableActions-{alarm_name}",
+            region=str(f.region),
+            fixes=(f.control,),
+            why=f"alarm {alarm_name} has its actions disabled",
+            change=True,
+            alarm_name=alarm_name,
+        )
+    )
+
+
+def _subscribe(p: Planner, f: Finding) -> None:
+    topic_arn = str(f.evidence["topic"])
+    if p.plan.notify_email:
+        p.subscribe(topic_arn, (f.control,))
+    elif topic_arn not in p.noted and not topic_arn.endswith(":" + cv.TOPIC_NAME):
+        # ciswatch's own new topic has its own note
+        p.noted.add(topic_arn)
+        p.plan.notes.append(
+            f"topic {topic_arn} has no confirmed subscriber: pass --notify-email ADDRESS to subscribe one"
+        )
+
+
+FIXES: dict[Problem, Fixer] = {
+    Problem.KEY_ROTATION_DISABLED: _enable_rotation,
+    Problem.KEY_ROTATION_PERIOD_TOO_LONG: _enable_rotation,
+    Problem.NO_MULTI_REGION_TRAIL: _create_trail,
+    Problem.TRAIL_WITHOUT_CLOUDWATCH_LOGS: _connect_trail_logs,
+    Problem.TRAIL_NOT_LOGGING: _start_logging,
+    Problem.SELECTORS_INCOMPLETE: _record_management_events,
+    Problem.NO_COVERING_FILTER: _add_filter,
+    Problem.NO_ALARM: _alarm_for(
+        lambda f: (
+            f"no alarm watches metric {f.evidence['metric_namespace']}/{f.evidence['metric_name']} of filter {f.evidence.get('filter')}"
+        )
+    ),
+    Problem.ALARM_NOT_SENSIBLE: _alarm_for(
+        lambda f: f"{f.reason}: a correct alarm on the same metric (the existing one is left as it is)"
+    ),
+    Problem.NO_SNS_ACTION: _alarm_for(
+        lambda f: f"{f.reason}: an alarm on the same metric that notifies a topic with a subscriber"
+    ),
+    Problem.TOPIC_MISSING: _alarm_for(
+        lambda f: f"{f.reason}: an alarm on the same metric that notifies a working topic"
+    ),
+    Problem.TOPIC_KEY_UNUSABLE: _alarm_for(
+        lambda f: f"{f.reason}: an alarm on the same metric that notifies a topic CloudWatch can publish to"
+    ),
+    Problem.ALARM_ACTIONS_DISABLED: _enable_alarm_actions,
+    Problem.NO_CONFIRMED_SUBSCRIPTION: _subscribe,
+}
+
+# What no step can fix: the check could not run (an ERROR to resolve first), or the monitoring
+# lives in another account (fix it there).
+NOT_REMEDIABLE: frozenset[Problem] = frozenset(
+    {
+        Problem.TRAILS_UNREADABLE,
+        Problem.TRAIL_IN_OTHER_ACCOUNT,
+        Problem.LOG_GROUP_IN_OTHER_ACCOUNT,
+        Problem.TRAIL_STATUS_UNREADABLE,
+        Problem.SELECTORS_UNREADABLE,
+        Problem.FILTERS_UNREADABLE,
+        Problem.ALARMS_UNREADABLE,
+        Problem.TOPIC_UNREADABLE,
+        Problem.TOPIC_KEY_UNREADABLE,
+        Problem.SUBSCRIPTIONS_UNREADABLE,
+    }
+)
 
 
 def _camel(control: str) -> str:

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from ..findings import ERROR, FAIL, NOT_APPLICABLE, PASS, WARNING
+from typing import TYPE_CHECKING
+
+from ..model import Finding, Status
+from ..model.conventions import KMS_ROTATION_CONTROL as KMS_CONTROL
+
+if TYPE_CHECKING:  # the renderer reads an AuditResult; the pipeline imports the renderers' callers, not them
+    from ..pipeline import AuditResult
+
+PASS, FAIL, WARNING, ERROR, NOT_APPLICABLE = (
+    Status.PASS,
+    Status.FAIL,
+    Status.WARNING,
+    Status.ERROR,
+    Status.NOT_APPLICABLE,
+)
 
 COLOURS = {PASS: "32", FAIL: "31", WARNING: "33", ERROR: "35", NOT_APPLICABLE: "90"}
 LABELS = {PASS: "PASS", FAIL: "FAIL", WARNING: "WARN", ERROR: "ERROR", NOT_APPLICABLE: "N/A"}
 
 
-def _paint(text: str, status: str, colour: bool) -> str:
+def _paint(text: str, status: Status, colour: bool) -> str:
     return f"\033[{COLOURS[status]}m{text}\033[0m" if colour else text
 
 
-def _cis_key(f):
+def _cis_key(f: Finding) -> list[int]:
     try:
         return [int(x) for x in (f.cis_id or "99").split(".")]
     except ValueError:
         return [99]
 
 
-def render_table(result, colour: bool = False, width: int = 100) -> str:
+def render_table(result: AuditResult, colour: bool = False, width: int = 100) -> str:
     s = result.summary
     lines = [
         f"ciswatch audit - account {result.account} - CIS AWS Foundations Benchmark {result.benchmark}",
@@ -37,7 +51,7 @@ def render_table(result, colour: bool = False, width: int = 100) -> str:
         ),
         "",
     ]
-    control_rows = [f for f in result.findings if f.control != "kms_key_rotation" or f.region is None]
+    control_rows = [f for f in result.findings if not f.is_per_resource]
     control_rows.sort(key=_cis_key)
     lines.append(f"{'CIS':<6}{'Control':<29}{'Status':<7}{'Severity':<9}{'Region':<16}Reason")
     for f in control_rows:
@@ -45,19 +59,19 @@ def render_table(result, colour: bool = False, width: int = 100) -> str:
         sev = f.severity if f.status in (FAIL, WARNING) else ""
         reason = f.reason if len(f.reason) <= width else f.reason[: width - 3] + "..."
         lines.append(f"{f.cis_id or '-':<6}{f.control:<29}{status}{sev:<9}{(f.region or '-'):<16}{reason}")
-    keys = [f for f in result.findings if f.control == "kms_key_rotation" and f.region is not None]
+    keys = [f for f in result.findings if f.is_per_resource]
     bad = [f for f in keys if f.status in (FAIL, WARNING, ERROR)]
     if bad:
         lines += ["", f"KMS keys needing attention ({len(bad)} of {len(keys)} keys):"]
-        for f in sorted(bad, key=lambda f: (f.region, f.resource)):
-            lines.append(f"  {_paint(LABELS[f.status], f.status, colour):<6} {f.region:<15} {f.reason}")
+        for f in sorted(bad, key=lambda f: (f.region or "", f.resource)):
+            lines.append(f"  {_paint(LABELS[f.status], f.status, colour):<6} {f.region or '-':<15} {f.reason}")
             if f.remediation:
                 lines.append(f"         fix: {f.remediation}")
     na_keys = [f for f in keys if f.status == NOT_APPLICABLE]
     if na_keys:
         lines += ["", f"KMS keys not in scope ({len(na_keys)}):"]
-        for f in sorted(na_keys, key=lambda f: (f.region, f.resource)):
-            lines.append(f"  N/A    {f.region:<15} {f.reason}")
+        for f in sorted(na_keys, key=lambda f: (f.region or "", f.resource)):
+            lines.append(f"  N/A    {f.region or '-':<15} {f.reason}")
     lines += _fix_lines(control_rows)
     errors = [f for f in result.findings if f.status == ERROR]
     if errors:
@@ -67,19 +81,19 @@ def render_table(result, colour: bool = False, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fix_lines(rows) -> list[str]:
+def _fix_lines(rows: list[Finding]) -> list[str]:
     """Fixes, grouped: many controls broken at the same link in one region share one explanation."""
-    fixes = [f for f in rows if f.status == FAIL and f.remediation and f.control != "kms_key_rotation"]
+    fixes = [f for f in rows if f.status == FAIL and f.remediation and f.control != KMS_CONTROL]
     if not fixes:
         return []
     lines = ["", "How to fix:"]
-    groups: dict = {}
+    groups: dict[tuple[str | None, str | None], list[Finding]] = {}
     for f in fixes:
         groups.setdefault((f.evidence.get("broken_link"), f.region), []).append(f)
     for (link, region), group in groups.items():
         where = f" in {region}" if region else ""
         if len(group) > 2:
-            ids = ", ".join(f.cis_id for f in group)
+            ids = ", ".join(f.cis_id or "-" for f in group)
             lines.append(f"  {len(group)} controls ({ids}) break at the {link}{where}; for example {group[0].cis_id}:")
             lines.append(f"    {group[0].remediation}")
             lines.append("    (every control's command is in the JSON report: ciswatch audit --format json)")

@@ -11,6 +11,8 @@ Items (pk = "ACCOUNT#<account id>"):
 
 from __future__ import annotations
 
+from typing import Any
+
 OUTBOX_INDEX = "OutboxIndex"
 TTL_ATTRIBUTE = "expires_at"
 
@@ -29,7 +31,7 @@ GLOBAL_SECONDARY_INDEXES = [
 ]
 
 
-def create_table(dynamodb, name: str, wait: bool = True) -> dict:
+def create_table(dynamodb: Any, name: str, wait: bool = True) -> dict[str, Any]:
     """Create the table (on-demand) and turn on TTL. `dynamodb` is a boto3 DynamoDB client."""
     dynamodb.create_table(
         TableName=name,
@@ -45,4 +47,5 @@ def create_table(dynamodb, name: str, wait: bool = True) -> dict:
     dynamodb.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
     )
-    return dynamodb.describe_table(TableName=name)["Table"]
+    table: dict[str, Any] = dynamodb.describe_table(TableName=name)["Table"]
+    return table

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ..findings import ERROR, FAIL, NOT_APPLICABLE, PASS, WARNING
+from ..model import Status
+from .items import Confirmation
+
+ERROR, FAIL, NOT_APPLICABLE, PASS, WARNING = (
+    Status.ERROR,
+    Status.FAIL,
+    Status.NOT_APPLICABLE,
+    Status.PASS,
+    Status.WARNING,
+)
 
 CLOSED = "CLOSED"  # the finding's resource no longer exists
 
@@ -22,19 +31,23 @@ KIND_TEXT = {
 }
 
 
-def step(stored: dict | None, observed: str, confirm_runs: int) -> tuple[dict, tuple | None]:
+Change = tuple[str | None, str]
+
+
+def step(stored: Confirmation | None, observed: str, confirm_runs: int) -> tuple[Confirmation, Change | None]:
     """The next confirmation state and, when it changes, the transition (from, to).
 
-    ``stored`` holds ``status`` (confirmed; None for a finding never confirmed), ``pending_status``
-    and ``pending_count``. A change needs ``confirm_runs`` consecutive runs that agree.
+    ``stored.status`` is the confirmed status (None for a finding never confirmed); a change needs
+    ``confirm_runs`` consecutive runs that agree.
     """
-    current = (stored or {}).get("status")
+    stored = stored or Confirmation()
+    current = stored.status
     if observed == current:
-        return {"status": current, "pending_status": None, "pending_count": 0}, None
-    count = (stored or {}).get("pending_count", 0) + 1 if (stored or {}).get("pending_status") == observed else 1
+        return Confirmation(current, None, 0), None
+    count = stored.pending_count + 1 if stored.pending_status == observed else 1
     if count >= max(1, confirm_runs):
-        return {"status": observed, "pending_status": None, "pending_count": 0}, (current, observed)
-    return {"status": current, "pending_status": observed, "pending_count": count}, None
+        return Confirmation(observed, None, 0), (current, observed)
+    return Confirmation(current, observed, count), None
 
 
 def announcement(from_status: str | None, to_status: str) -> str | None:

@@ -9,12 +9,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
+import requests  # moto's own dependency; moto reads this body the way requests sends it
+from moto.backends import get_backend
+from moto.server import ThreadedMotoServer
+
+from chalicelib import catalog
+from chalicelib.checks.judge import recommended_pattern
+from chalicelib.clients import ClientFactory
+from chalicelib.model.conventions import ALARM_SETTINGS, ALL_MANAGEMENT_EVENTS, DEFAULT_NAMESPACE
+from chalicelib.settings import Settings
 
 ACCOUNT = "123456789012"
-DEFAULT_NAMESPACE = "CISBenchmark"
 
 
 @contextmanager
@@ -23,8 +37,6 @@ def moto_server(quiet: bool = False):
 
     ``quiet`` hides moto's own request tracebacks (moto 5.2 sometimes answers 500 under concurrent
     requests; botocore retries those), so that the demo output stays readable."""
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL if quiet else logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -48,8 +60,6 @@ def use_endpoint(url: str) -> None:
 
 
 def reset(url: str) -> None:
-    import urllib.request
-
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).read()
 
 
@@ -58,14 +68,11 @@ class MotoAccount:
 
     def __init__(self, url: str):
         self.url = url
-        self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-        self._clients = {}
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        self._clients = ClientFactory(Settings(endpoint_url=url), session=session)
 
     def client(self, service: str, region: str):
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self._session.client(service, region_name=region, endpoint_url=self.url)
-        return self._clients[key]
+        return self._clients.client(service, region)
 
     # --- CloudTrail ---------------------------------------------------------------------------
 
@@ -100,9 +107,7 @@ class MotoAccount:
         if selectors is None:
             return
         if selectors == "all":
-            ct.put_event_selectors(
-                TrailName=trail_arn, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
-            )
+            ct.put_event_selectors(TrailName=trail_arn, EventSelectors=ALL_MANAGEMENT_EVENTS)
         elif selectors in ("WriteOnly", "ReadOnly"):
             ct.put_event_selectors(
                 TrailName=trail_arn, EventSelectors=[{"ReadWriteType": selectors, "IncludeManagementEvents": True}]
@@ -200,10 +205,8 @@ class MotoAccount:
         actions_enabled: bool = True,
         statistic: str = "Sum",
     ) -> dict:
-        from chalicelib import catalog
-
         ctl = catalog.control(control)
-        pattern = pattern or catalog.recommended_pattern(control, benchmark)
+        pattern = pattern or recommended_pattern(control, benchmark)
         metric = ctl.metric_name
         self.client("logs", region).put_metric_filter(
             logGroupName=log_group,
@@ -216,20 +219,13 @@ class MotoAccount:
                 AlarmName=f"cis-{control}",
                 MetricName=metric,
                 Namespace=alarm_namespace or namespace,
-                Statistic=statistic,
-                Period=300,
-                EvaluationPeriods=1,
-                Threshold=1,
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-                TreatMissingData="notBreaching",
+                **{**ALARM_SETTINGS, "Statistic": statistic},
                 ActionsEnabled=actions_enabled,
                 AlarmActions=[topic_arn] if topic_arn else [],
             )
         return {"filter": f"cis-{control}", "metric": metric, "alarm": f"cis-{control}" if alarm else None}
 
     def monitor_all(self, region: str, log_group: str, topic_arn: str, benchmark: str = "5.0.0", skip=()) -> None:
-        from chalicelib import catalog
-
         for ctl in catalog.monitoring_controls(benchmark):
             if ctl.id not in skip:
                 self.monitor(ctl.id, region, log_group, topic_arn, benchmark=benchmark)
@@ -266,8 +262,6 @@ class MotoAccount:
         return key_id
 
     def _kms_backend(self, region):
-        from moto.backends import get_backend
-
         return get_backend("kms")[ACCOUNT][region]
 
     def aws_managed_key(self, region: str, service: str = "lambda", rotation_reads: bool = False) -> str:
@@ -289,13 +283,6 @@ class MotoAccount:
 @contextmanager
 def moto_process(extra_env: dict | None = None):
     """moto in its own process on a free loopback port (its IAM enforcement switch is process-wide)."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -322,7 +309,5 @@ def moto_process(extra_env: dict | None = None):
 
 def set_auth(url: str, unauthenticated_requests: float) -> None:
     """Enforce IAM after this many more requests (0: from now on; inf: never)."""
-    import requests  # moto's own dependency; moto reads this body the way requests sends it
-
     resp = requests.post(f"{url}/moto-api/reset-auth", data=str(unauthenticated_requests).encode(), timeout=10)
     resp.raise_for_status()

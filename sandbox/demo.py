@@ -7,42 +7,35 @@ deployment just created stays NOT_APPLICABLE throughout instead of paging anyone
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import sys
 import time
 
+from moto.backends import get_backend
+
 from chalicelib import catalog
 from chalicelib.checks.judge import judge
-from chalicelib.findings import diff_findings
+from chalicelib.model.findings import diff_findings
+from chalicelib.pipeline import run_audit
 from chalicelib.report.table import render_table
 from chalicelib.settings import Settings
+from chalicelib.state.store import StateStore
+from chalicelib.state.table import create_table
+from ciswatch_cli.main import main as cli
+from ciswatch_cli.state_cmd import history_row, render_history
 
 from .moto_env import ACCOUNT, MotoAccount, moto_server, use_endpoint
-
-HOME = "ap-northeast-1"
+from .scenarios import HOME, story_account
 
 
 def banner(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}")
 
 
-def seed_story_account(acct: MotoAccount) -> None:
-    acct.trail(name="main", region=HOME, log_group="CloudTrail/DefaultLogGroup")
-    acct.key(HOME, rotation=True, alias="alias/app-data")
-    acct.key(HOME, rotation=False, alias="alias/legacy-billing")
-    acct.key("eu-west-1", rotation=False, alias="alias/reports-eu")
-    acct.key(HOME, spec="RSA_2048", alias="alias/signing")
-    acct.key(HOME, spec="HMAC_256", alias="alias/webhook-hmac")
-    acct.key(HOME, origin="EXTERNAL", alias="alias/byok")
-    acct.aws_managed_key(HOME, "lambda", rotation_reads=False)  # what a Lambda deployment creates
-
-
 def fix_with_remediate(url: str) -> None:
     """The fix is ciswatch's own: the template it would deploy, then `ciswatch remediate --apply --yes`."""
-    import contextlib
-    import io
-
-    from .main import main as cli
-
     template = io.StringIO()
     with contextlib.redirect_stdout(template):
         cli(
@@ -125,10 +118,6 @@ def pattern_showcase() -> None:
 
 def show_digest(acct: MotoAccount, queue_url: str, topic_arn: str) -> int:
     """Print what subscribers received: the Slack payload from the SQS capture queue, the email body as SNS accepted it."""
-    import json
-
-    from moto.backends import get_backend
-
     sqs = acct.client("sqs", HOME)
     got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
     for m in got:
@@ -158,19 +147,13 @@ def show_digest(acct: MotoAccount, queue_url: str, topic_arn: str) -> int:
 
 
 def main() -> int:
-    from chalicelib.pipeline import run_audit
-    from chalicelib.state.store import StateStore
-    from chalicelib.state.table import create_table
-
-    from .state_cmd import _row, render_history
-
     benchmark = catalog.default_benchmark()
     started = time.monotonic()
     with moto_server(quiet=True) as url:
         use_endpoint(url)
         acct = MotoAccount(url)
         banner(f"ciswatch demo: the origin story (moto server on {url.split('//')[1]})")
-        seed_story_account(acct)
+        story_account(acct)
         print(
             "Seeded account 123456789012: multi-Region trail 'main' homed in ap-northeast-1, delivering to CloudWatch Logs\n"
             "(CloudTrail/DefaultLogGroup), no metric filters, alarms or topics. KMS: customer keys app-data (rotating),\n"
@@ -225,14 +208,14 @@ def main() -> int:
         )
         for change in changes:
             f = change["finding"]
-            what = f.reason if f.control == "kms_key_rotation" and f.region else f"{f.cis_id} {f.control}"
+            what = f.reason if f.is_per_resource else f"{f.cis_id} {f.control}"
             print(f"  {change['from'] or 'new':<14} -> {change['to'] or 'gone':<14} {what}")
-        lambda_key = next(f for f in after.findings if f.control == "kms_key_rotation" and "aws/lambda" in f.reason)
+        lambda_key = next(f for f in after.findings if f.is_per_resource and "aws/lambda" in f.reason)
         print(f"  unchanged NOT_APPLICABLE      {lambda_key.reason}")
 
         banner("History - ciswatch history --table ciswatch-findings")
         store = StateStore(acct.client("dynamodb", HOME), table, ACCOUNT)
-        print(render_history(ACCOUNT, 30, [_row(r) for r in store.runs()]), end="")
+        print(render_history(ACCOUNT, 30, [history_row(r) for r in store.runs()]), end="")
 
         banner("The pattern judge: what a filter catches, not how it is spelled")
         pattern_showcase()

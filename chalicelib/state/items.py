@@ -1,0 +1,364 @@
+"""The table's items as typed records: nested JSON decoded once, here, on the way in and out.
+
+The attribute names are the table's (see ``table.py``); items written by earlier versions read the
+same. Conversion to DynamoDB's wire format lives here too (``to_wire``/``from_wire``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from ..model import Finding, Scope
+from ..model.conventions import KMS_ROTATION_CONTROL
+from .table import TTL_ATTRIBUTE
+
+EVIDENCE_LIMIT = 4000
+_ser, _de = TypeSerializer(), TypeDeserializer()
+Item = dict[str, Any]
+
+
+def to_wire(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain item -> DynamoDB's typed JSON (None attributes are left out)."""
+    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_wire(item: Mapping[str, Any]) -> Item:
+    out = {k: _de.deserialize(v) for k, v in item.items()}
+    for k, v in out.items():
+        if isinstance(v, Decimal):
+            out[k] = int(v) if v == int(v) else float(v)
+    return out
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _decoded(value: Any, default: Any) -> Any:
+    """A JSON attribute as stored (text) -> the value; a value already decoded stays as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return default
+    return default if value is None else value
+
+
+def scope_of(item: Mapping[str, Any]) -> Scope:
+    """The stored scope; items written before it was stored follow the rule of their time (a KMS key)."""
+    scope = item.get("scope")
+    if scope in ("control", "resource"):
+        return Scope(scope)
+    legacy_per_resource = item.get("control") == KMS_ROTATION_CONTROL and item.get("region") is not None
+    return Scope.RESOURCE if legacy_per_resource else Scope.CONTROL
+
+
+def finding_sk(control: str, resource: str) -> str:
+    return f"FINDING#{control}#{resource}"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A finding's confirmed status and the change waiting for confirmation (see ``transitions.step``)."""
+
+    status: str | None = None
+    pending_status: str | None = None
+    pending_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FindingItem:
+    """The current state of one finding (sk ``FINDING#<control>#<resource>``)."""
+
+    account: str
+    control: str
+    resource: str
+    region: str | None
+    cis_id: str | None
+    security_hub_id: str | None
+    severity: str | None
+    confirmation: Confirmation
+    observed_status: str | None
+    reason: str | None
+    remediation: str | None
+    evidence: Mapping[str, Any]
+    first_seen: str
+    last_seen: str
+    last_changed: str
+    run_id: str
+    rev: int
+    scope: Scope
+
+    @property
+    def sk(self) -> str:
+        return finding_sk(self.control, self.resource)
+
+    @property
+    def status(self) -> str | None:
+        return self.confirmation.status
+
+    @property
+    def is_per_resource(self) -> bool:
+        return self.scope is Scope.RESOURCE
+
+    @classmethod
+    def of(
+        cls,
+        f: Finding,
+        confirmation: Confirmation,
+        run_id: str,
+        at: str,
+        first_seen: str,
+        last_changed: str,
+        rev: int,
+    ) -> FindingItem:
+        return cls(
+            account=f.account,
+            control=f.control,
+            resource=f.resource,
+            region=f.region,
+            cis_id=f.cis_id,
+            security_hub_id=f.security_hub_id,
+            severity=str(f.severity),
+            confirmation=confirmation,
+            observed_status=str(f.status),
+            reason=f.reason,
+            remediation=f.remediation,
+            evidence=f.evidence,
+            first_seen=first_seen,
+            last_seen=at,
+            last_changed=last_changed,
+            run_id=run_id,
+            rev=rev,
+            scope=f.scope,
+        )
+
+    def to_item(self) -> Item:
+        evidence = _json_text(dict(self.evidence))
+        if len(evidence) > EVIDENCE_LIMIT:
+            evidence = evidence[: EVIDENCE_LIMIT - 20] + "...(truncated)"
+        return {
+            "pk": f"ACCOUNT#{self.account}",
+            "sk": self.sk,
+            "account": self.account,
+            "control": self.control,
+            "resource": self.resource,
+            "region": self.region,
+            "cis_id": self.cis_id,
+            "security_hub_id": self.security_hub_id,
+            "severity": self.severity,
+            "status": self.confirmation.status,
+            "observed_status": self.observed_status,
+            "pending_status": self.confirmation.pending_status,
+            "pending_count": self.confirmation.pending_count,
+            "reason": self.reason,
+            "remediation": self.remediation,
+            "evidence": evidence,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "last_changed": self.last_changed,
+            "run_id": self.run_id,
+            "rev": self.rev,
+            "scope": str(self.scope),
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> FindingItem:
+        return cls(
+            account=str(item.get("account") or ""),
+            control=str(item.get("control") or ""),
+            resource=str(item.get("resource") or ""),
+            region=item.get("region"),
+            cis_id=item.get("cis_id"),
+            security_hub_id=item.get("security_hub_id"),
+            severity=item.get("severity"),
+            confirmation=Confirmation(
+                item.get("status"), item.get("pending_status"), int(item.get("pending_count") or 0)
+            ),
+            observed_status=item.get("observed_status"),
+            reason=item.get("reason"),
+            remediation=item.get("remediation"),
+            evidence=_decoded(item.get("evidence"), {}),
+            first_seen=str(item.get("first_seen") or ""),
+            last_seen=str(item.get("last_seen") or ""),
+            last_changed=str(item.get("last_changed") or ""),
+            run_id=str(item.get("run_id") or ""),
+            rev=int(item.get("rev") or 0),
+            scope=scope_of(item),
+        )
+
+    def view(self) -> dict[str, Any]:
+        """What the API and the CLI show of a finding."""
+        return {
+            "control": self.control,
+            "cis_id": self.cis_id,
+            "security_hub_id": self.security_hub_id,
+            "status": self.status or self.observed_status,
+            "observed_status": self.observed_status,
+            "severity": self.severity,
+            "region": self.region,
+            "resource": self.resource,
+            "reason": self.reason,
+            "remediation": self.remediation,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "last_changed": self.last_changed,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What a baseline transition carries: the first run's counts and its failing findings."""
+
+    counts: Mapping[str, int]
+    failing: list[dict[str, Any]]
+    failing_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionItem:
+    """One status change (sk ``TRANSITION#<at>#<run id>#<n>``), or a run's baseline; ``announce``: in the outbox."""
+
+    pk: str
+    sk: str
+    account: str
+    kind: str | None
+    run_id: str
+    at: str
+    expires_at: int | None = None
+    announce: bool = False
+    finding: str | None = None
+    control: str | None = None
+    resource: str | None = None
+    region: str | None = None
+    cis_id: str | None = None
+    severity: str | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    reason: str | None = None
+    remediation: str | None = None
+    scope: Scope = Scope.CONTROL
+    baseline: Baseline | None = None
+
+    def to_item(self) -> Item:
+        item: Item = {"pk": self.pk, "sk": self.sk}
+        if self.baseline is not None:
+            item.update(
+                kind=self.kind,
+                run_id=self.run_id,
+                at=self.at,
+                account=self.account,
+                counts=json.dumps(dict(self.baseline.counts), sort_keys=True),
+                failing=json.dumps(self.baseline.failing),
+                failing_total=self.baseline.failing_total,
+            )
+        else:
+            item.update(
+                finding=self.finding,
+                account=self.account,
+                control=self.control,
+                resource=self.resource,
+                region=self.region,
+                cis_id=self.cis_id,
+                severity=self.severity,
+                from_status=self.from_status,
+                to_status=self.to_status,
+                kind=self.kind,
+                reason=self.reason,
+                remediation=self.remediation,
+                run_id=self.run_id,
+                at=self.at,
+                scope=str(self.scope),
+            )
+        item[TTL_ATTRIBUTE] = self.expires_at
+        if self.announce:
+            item["outbox"] = self.pk
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> TransitionItem:
+        baseline = None
+        if "counts" in item or "failing" in item:
+            failing = _decoded(item.get("failing"), [])
+            baseline = Baseline(
+                counts=_decoded(item.get("counts"), {}),
+                failing=[f for f in failing if isinstance(f, dict)] if isinstance(failing, list) else [],
+                failing_total=int(item.get("failing_total") or 0),
+            )
+        expires = item.get(TTL_ATTRIBUTE)
+        return cls(
+            pk=str(item.get("pk") or ""),
+            sk=str(item.get("sk") or ""),
+            account=str(item.get("account") or ""),
+            kind=item.get("kind"),
+            run_id=str(item.get("run_id") or ""),
+            at=str(item.get("at") or ""),
+            expires_at=int(expires) if isinstance(expires, int | float) else None,
+            announce="outbox" in item,
+            finding=item.get("finding"),
+            control=item.get("control"),
+            resource=item.get("resource"),
+            region=item.get("region"),
+            cis_id=item.get("cis_id"),
+            severity=item.get("severity"),
+            from_status=item.get("from_status"),
+            to_status=item.get("to_status"),
+            reason=item.get("reason"),
+            remediation=item.get("remediation"),
+            scope=scope_of(item),
+            baseline=baseline,
+        )
+
+    @property
+    def is_per_resource(self) -> bool:
+        return self.scope is Scope.RESOURCE
+
+    def brief(self) -> dict[str, Any]:
+        """The run summary's line for this transition."""
+        return {
+            "control": self.control,
+            "resource": self.resource,
+            "region": self.region,
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunItem:
+    """One run's summary (sk ``RUN#<started_at>#<run id>``): the trend."""
+
+    summary: Mapping[str, Any]
+    expires_at: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    DECODED = ("counts", "state_usage")
+
+    def to_item(self, pk: str) -> Item:
+        item: Item = {"pk": pk, "sk": f"RUN#{self.summary['started_at']}#{self.summary['run_id']}"}
+        for k, v in self.summary.items():
+            if isinstance(v, float):
+                item[k] = str(v)  # DynamoDB numbers must not be binary floats
+            elif isinstance(v, dict):
+                item[k] = json.dumps(v, sort_keys=True)
+            else:
+                item[k] = v
+        item[TTL_ATTRIBUTE] = self.expires_at
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RunItem:
+        summary = {k: v for k, v in item.items() if k not in ("pk", "sk", TTL_ATTRIBUTE)}
+        for key in cls.DECODED:
+            if key in summary:
+                summary[key] = _decoded(summary[key], {})
+        expires = item.get(TTL_ATTRIBUTE)
+        return cls(summary, int(expires) if isinstance(expires, int | float) else None)

@@ -1,0 +1,68 @@
+"""Options and argument parsing shared by the commands: declared once here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from chalicelib import catalog
+from chalicelib.model.rules import is_region_name
+from chalicelib.settings import Settings
+
+from .errors import UsageError
+
+
+def add_aws_options(p: argparse.ArgumentParser, regions: bool = False, table_region: bool = False) -> None:
+    """How to reach AWS: endpoint, profile, and the regions to audit or the table's region."""
+    p.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (moto, LocalStack); default AWS_ENDPOINT_URL")
+    p.add_argument("--profile", metavar="NAME", help="AWS profile from the shared config")
+    if regions:
+        p.add_argument("--regions", metavar="r1,r2|all", help="regions to audit (default: every enabled region)")
+    if table_region:
+        p.add_argument("--region", metavar="REGION", help="the table's region (default: the session's)")
+
+
+def add_benchmark_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--benchmark", metavar="VERSION", help="CIS version (default 5.0.0)")
+
+
+def parse_regions(text: str | None) -> tuple[str, ...]:
+    if not text or text.strip() == "all":
+        return ()
+    regions = tuple(dict.fromkeys(r.strip() for r in text.split(",") if r.strip()))
+    bad = [r for r in regions if not is_region_name(r)]
+    if bad or not regions:
+        raise UsageError(f"--regions: not a region name: {', '.join(bad) or text!r}")
+    return regions
+
+
+def resolve_benchmark_arg(value: str | None) -> str:
+    try:
+        return catalog.resolve_benchmark(value)
+    except catalog.CatalogError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def endpoint_of(args: argparse.Namespace) -> str | None:
+    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def settings_from_args(args: argparse.Namespace, **changes: Any) -> Settings:
+    try:
+        base = Settings.from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return base.with_(endpoint_url=endpoint_of(args), profile=args.profile, **changes)
+
+
+def write_output(text: str, path: str | None) -> None:
+    if not path:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
