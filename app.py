@@ -13,6 +13,7 @@ from chalicelib.pipeline import new_run_id
 from chalicelib.settings import Settings
 
 SERVICE = "ciswatch"
+JSON = "application/json"
 # Read when Chalice builds the deployment: `CISWATCH_SCHEDULE="cron(0 6 * * ? *)" chalice deploy --stage prod`.
 SCHEDULE = os.environ.get("CISWATCH_SCHEDULE", "rate(1 day)")
 
@@ -104,6 +105,8 @@ def _json_body():
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise service.BadRequest("body", f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise service.BadRequest("body", "the JSON is nested too deeply") from None
 
 
 @lru_cache(maxsize=2)
@@ -136,7 +139,8 @@ def _run_audit(body) -> dict:
     return result
 
 
-@app.route("/audits", methods=["POST"], authorizer=iam)
+# Every content type reaches the handler, so that a wrong one gets this API's error shape.
+@app.route("/audits", methods=["POST"], authorizer=iam, content_types=["*/*"])
 @_api
 def post_audit():
     """Run an audit now. Body (optional): {"regions": [...], "benchmark": "5.0.0"}. Header Idempotency-Key: retry-safe."""
@@ -146,6 +150,16 @@ def post_audit():
         IdempotencyValidationError,
     )
 
+    content_type = (app.current_request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    if app.current_request.raw_body and content_type != JSON:
+        return _error(
+            415,
+            {
+                "error": "UnsupportedMediaType",
+                "field": "Content-Type",
+                "message": f"send the body as {JSON}, not {content_type}",
+            },
+        )
     body = _json_body()
     key = app.current_request.headers.get("idempotency-key")
     if key is None:

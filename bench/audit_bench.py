@@ -71,6 +71,7 @@ def lower_bound(snapshot: AccountSnapshot) -> dict:
         max(1, math.ceil(len(a.items or ()) / 100)) for a in snapshot.alarms.values()
     )
     parts["sns:GetTopicAttributes+ListSubscriptionsByTopic"] = 2 * len(snapshot.topics)
+    parts["sns:GetSubscriptionAttributes"] = sum(len(t.confirmed_subscriptions) for t in snapshot.topics.values())
     keys = [k for r in snapshot.kms.values() for k in (r.keys or ())]
     parts["kms:ListKeys"] = sum(max(1, math.ceil(len(r.keys or ()) / 1000)) for r in snapshot.kms.values())
     parts["kms:ListAliases"] = len(snapshot.kms)  # one page per region names the keys in the report

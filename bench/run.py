@@ -125,8 +125,11 @@ def bench_package() -> dict:
 
 
 def main() -> int:
+    from bench.worst_patterns import bench_worst_patterns
+
     results = {
         "pattern_evaluation": bench_patterns(),
+        "worst_patterns": bench_worst_patterns(),
         "cli_start": bench_cli_start(),
         "cold_start": bench_cold_start(),
         "package": bench_package(),

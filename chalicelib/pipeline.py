@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from .notify.publisher import deliver_outbox
 from .settings import Settings
 from .state.items import FindingItem
 from .state.store import StateStore
+
+log = logging.getLogger("ciswatch.pipeline")
+MAX_RUN_NOTES = 20
 
 
 @dataclass
@@ -118,7 +122,7 @@ def run_audit(
         "api_calls": result.api_calls,
         "regions": len(result.regions),
         "counts": result.summary,
-        "errors": [f.reason for f in result.findings if f.status is Status.ERROR][:20],
+        "errors": [f.reason for f in result.findings if f.status is Status.ERROR][:MAX_RUN_NOTES],
         "transitions": 0,
         "baseline": False,
         "notification": None,
@@ -143,6 +147,13 @@ def run_audit(
             store, sns or aws_client("sns", settings, topic_region), settings.topic_arn, result.benchmark, run_id
         )
     summary["notification_failures"] = 1 if summary["notification"] and summary["notification"].get("error") else 0
+    if store.defects:
+        log.warning(
+            "%d stored item(s) could not be read as written and were repaired: %s",
+            len(store.defects),
+            store.defects[:5],
+        )
+        summary["state_defects"] = store.defects[:MAX_RUN_NOTES]
     summary["state_usage"] = store.usage.to_dict()
     store.put_run(
         {k: v for k, v in summary.items() if k not in ("transitions_list", "notification")}

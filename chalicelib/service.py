@@ -12,17 +12,17 @@ from typing import Any
 
 from . import catalog
 from .clients import aws_client
+from .inventory.regions import enabled_regions
 from .model import Status
-from .model.rules import is_enabled_region, is_region_name
+from .model.rules import is_region_name
 from .pipeline import run_audit
-from .settings import Settings
+from .settings import MAX_HISTORY_DAYS, Settings
 from .state.store import StateStore
 from .state.transitions import CLOSED
 
 STATUSES = tuple(str(s) for s in Status)
 FINDING_FILTERS = ("status", "control", "region")
 RUN_FILTERS = ("days",)
-MAX_DAYS = 400
 
 
 class BadRequest(Exception):
@@ -46,11 +46,6 @@ def caller_account(endpoint_url: str | None, profile: str | None) -> str:
     """The Lambda's own account (one STS call per cold start)."""
     identity = aws_client("sts", Settings(endpoint_url=endpoint_url, profile=profile)).get_caller_identity()
     return str(identity["Account"])
-
-
-def enabled_regions(settings: Settings) -> set[str]:
-    resp = aws_client("ec2", settings).describe_regions()
-    return {r["RegionName"] for r in resp["Regions"] if is_enabled_region(r.get("OptInStatus"))}
 
 
 def parse_audit_request(body: Any, settings: Settings) -> Settings:
@@ -141,9 +136,9 @@ def list_findings(settings: Settings, params: dict[str, str] | None, control: st
 
 def list_runs(settings: Settings, params: dict[str, str] | None) -> dict[str, Any]:
     params = _check_params(params, RUN_FILTERS)
-    days = params.get("days", "30")
-    if not str(days).isdigit() or not 1 <= int(days) <= MAX_DAYS:
-        raise BadRequest("days", f"days must be a whole number from 1 to {MAX_DAYS}")
+    days = str(params.get("days", "30"))
+    if not (days.isascii() and days.isdigit() and len(days) <= 4 and 1 <= int(days) <= MAX_HISTORY_DAYS):
+        raise BadRequest("days", f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
     since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
     runs = [dict(r.summary) for r in _store(settings).runs(since)]
     return {"count": len(runs), "runs": runs}

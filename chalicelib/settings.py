@@ -8,14 +8,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
-    try:
-        return int(str(raw))
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and low <= int(text) <= high):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(text)
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -53,7 +53,8 @@ class Settings:
             state_region=env.get("CISWATCH_STATE_REGION") or None,
         )
         numbers: dict[str, Any] = {
-            name: _int(env, variable, getattr(base, name)) for name, variable in INTEGER_VARIABLES.items()
+            name: _int(env, variable, getattr(base, name), low, high)
+            for name, (variable, low, high) in INTEGER_VARIABLES.items()
         }
         return replace(base, **numbers)
 
@@ -61,12 +62,15 @@ class Settings:
         return replace(self, **changes)
 
 
-# The whole-number settings and the environment variable of each (their defaults are the fields').
+# The whole-number settings: the environment variable of each and its sensible range (the defaults
+# are the fields'). A value outside the range is a configuration error, said at once.
 INTEGER_VARIABLES = {
-    "region_workers": "CISWATCH_REGION_WORKERS",
-    "key_workers": "CISWATCH_KEY_WORKERS",
-    "max_attempts": "CISWATCH_MAX_ATTEMPTS",
-    "retention_days": "CISWATCH_RETENTION_DAYS",
-    "confirm_runs": "CISWATCH_CONFIRM_RUNS",
-    "confirm_runs_kms": "CISWATCH_CONFIRM_RUNS_KMS",
+    "region_workers": ("CISWATCH_REGION_WORKERS", 1, 64),
+    "key_workers": ("CISWATCH_KEY_WORKERS", 1, 128),
+    "max_attempts": ("CISWATCH_MAX_ATTEMPTS", 1, 20),
+    "retention_days": ("CISWATCH_RETENTION_DAYS", 1, 3650),
+    "confirm_runs": ("CISWATCH_CONFIRM_RUNS", 1, 30),
+    "confirm_runs_kms": ("CISWATCH_CONFIRM_RUNS_KMS", 1, 30),
 }
+# How far back history and GET /runs look at most (run summaries expire with the retention anyway).
+MAX_HISTORY_DAYS = 400

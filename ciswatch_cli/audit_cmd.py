@@ -16,7 +16,14 @@ from chalicelib.pipeline import AuditResult, judge_snapshot, run_audit
 from chalicelib.report.table import render_table
 
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
-from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
+from .options import (
+    check_regions_enabled,
+    check_topic_arn,
+    parse_regions,
+    resolve_benchmark_arg,
+    settings_from_args,
+    write_output,
+)
 
 
 def load_snapshot(path: str) -> AccountSnapshot:
@@ -46,6 +53,7 @@ def judge_snapshot_file(path: str, benchmark: str) -> AuditResult:
 def run(args: argparse.Namespace) -> int:
     benchmark = resolve_benchmark_arg(args.benchmark)
     regions = parse_regions(args.regions)
+    check_topic_arn(args.topic_arn)
     if args.topic_arn and not args.table:
         raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
     if args.table and args.snapshot:
@@ -76,6 +84,7 @@ def _live_audit(
     settings = settings_from_args(
         args, benchmark=benchmark, regions=regions, table=args.table, topic_arn=args.topic_arn
     )
+    check_regions_enabled(settings)
     try:
         recorded = run_audit(settings, progress=_progress())
     except InventoryAbort as exc:

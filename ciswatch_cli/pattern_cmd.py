@@ -7,7 +7,7 @@ import sys
 
 from chalicelib import catalog
 from chalicelib.checks.judge import COVERS, explain, judge
-from chalicelib.filterpattern import FilterPatternError, LogEvent, compile_pattern, parse_json_message
+from chalicelib.filterpattern import FilterPatternError, LogEvent, compile_pattern, parse_json_message, to_message
 
 from .errors import EXIT_FAIL, EXIT_OK, UsageError
 from .options import resolve_benchmark_arg
@@ -41,8 +41,8 @@ def _event_from_value(value) -> LogEvent:
         parsed = parse_json_message(value)
         return LogEvent(value, parsed if isinstance(parsed, dict) else _NOT_JSON)
     if isinstance(value, dict):
-        return LogEvent.from_object(value)
-    return LogEvent(json.dumps(value), _NOT_JSON)
+        return LogEvent(to_message(value), value)  # numbers keep the text they had in the file
+    return LogEvent(to_message(value), _NOT_JSON)
 
 
 def run_test(args) -> int:

@@ -17,7 +17,7 @@ from chalicelib.remediation.template import to_cloudformation
 
 from .audit_cmd import judge_snapshot_file
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
-from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
+from .options import check_regions_enabled, parse_regions, resolve_benchmark_arg, settings_from_args, write_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace, benchmark: str, regions: tuple[str, ...]) -> AuditResult:
+    settings = settings_from_args(args, benchmark=benchmark, regions=regions)
+    check_regions_enabled(settings)
     try:
-        return audit(settings_from_args(args, benchmark=benchmark, regions=regions))
+        return audit(settings)
     except (InventoryAbort, BotoCoreError) as exc:
         raise UsageError(str(exc)) from None
 

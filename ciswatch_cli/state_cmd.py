@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clients import aws_client
+from chalicelib.settings import MAX_HISTORY_DAYS
 from chalicelib.state.items import RunItem
 from chalicelib.state.store import StateStore
 from chalicelib.state.table import create_table
@@ -40,8 +41,8 @@ def run_setup_table(args: argparse.Namespace) -> int:
 def run_history(args: argparse.Namespace) -> int:
     if not args.table:
         raise UsageError("history needs --table NAME (or CISWATCH_TABLE)")
-    if args.days < 1:
-        raise UsageError("--days must be at least 1")
+    if not 1 <= args.days <= MAX_HISTORY_DAYS:
+        raise UsageError(f"--days must be from 1 to {MAX_HISTORY_DAYS}")
     try:
         account = args.account or _client(args, "sts").get_caller_identity()["Account"]
         store = StateStore(_client(args, "dynamodb"), args.table, account)
@@ -61,22 +62,22 @@ def run_history(args: argparse.Namespace) -> int:
 
 def history_row(run: RunItem) -> dict[str, Any]:
     r = run.summary
-    counts = r.get("counts") or {}
+    counts = r.get("counts") if isinstance(r.get("counts"), dict) else {}
     return {
         "run_id": r.get("run_id"),
-        "started_at": r.get("started_at"),
+        "started_at": str(r.get("started_at") or "?"),
         "benchmark": r.get("benchmark"),
-        "PASS": counts.get("PASS", 0),
-        "FAIL": counts.get("FAIL", 0),
-        "FAIL_HIGH": counts.get("FAIL_HIGH", 0),
-        "WARNING": counts.get("WARNING", 0),
-        "ERROR": counts.get("ERROR", 0),
-        "NOT_APPLICABLE": counts.get("NOT_APPLICABLE", 0),
-        "transitions": r.get("transitions", 0),
+        **{key: _count(counts.get(key)) for key in ("PASS", "FAIL", "FAIL_HIGH", "WARNING", "ERROR", "NOT_APPLICABLE")},
+        "transitions": _count(r.get("transitions")),
         "baseline": bool(r.get("baseline")),
         "published": bool(r.get("published")),
         "api_calls": r.get("api_calls"),
     }
+
+
+def _count(value: Any) -> int:
+    """A stored count, or 0 when the run item holds something else (a damaged item must not stop history)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def sparkline(values: Sequence[int]) -> str:

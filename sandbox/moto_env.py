@@ -204,6 +204,7 @@ class MotoAccount:
         alarm: bool = True,
         actions_enabled: bool = True,
         statistic: str = "Sum",
+        default_value: float | None = None,
     ) -> dict:
         ctl = catalog.control(control)
         pattern = pattern or recommended_pattern(control, benchmark)
@@ -212,7 +213,14 @@ class MotoAccount:
             logGroupName=log_group,
             filterName=f"cis-{control}",
             filterPattern=pattern,
-            metricTransformations=[{"metricName": metric, "metricNamespace": namespace, "metricValue": "1"}],
+            metricTransformations=[
+                {
+                    "metricName": metric,
+                    "metricNamespace": namespace,
+                    "metricValue": "1",
+                    **({} if default_value is None else {"defaultValue": default_value}),
+                }
+            ],
         )
         if alarm:
             self.client("cloudwatch", region).put_metric_alarm(

@@ -4,6 +4,8 @@ import pytest
 
 from sandbox.moto_env import MotoAccount, moto_server, reset, use_endpoint
 
+from .state_env import env  # noqa: F401  (a fixture shared by the state tests)
+
 MOTO_FIXTURES = {"moto_url", "account"}
 
 

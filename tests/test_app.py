@@ -95,6 +95,8 @@ def test_post_audit_returns_summary_and_findings(deployed):
         ('{"regions": ["Tokyo"]}', "regions"),
         ('{"regions": ["xx-nowhere-1"]}', "regions"),
         ('{"region": ["eu-west-1"]}', "region"),
+        ("[" * 100_000 + "]" * 100_000, "body"),
+        ('{"regions": ' + "[" * 5000 + "]" * 5000 + "}", "body"),
     ],
 )
 def test_bad_audit_requests_are_400_naming_the_field(deployed, raw, field):
@@ -134,12 +136,34 @@ def test_findings_routes_and_filters(deployed):
         ("/findings/vpc_changes?control=vpc_changes", "control"),
         ("/runs?days=abc", "days"),
         ("/runs?days=0", "days"),
+        ("/runs?days=401", "days"),
+        ("/runs?days=" + "9" * 5000, "days"),
+        ("/runs?days=%EF%BC%91%EF%BC%92", "days"),  # full-width digits
+        ("/findings?region=" + "x" * 5000, "region"),
+        ("/findings?status=%E2%9C%93", "status"),
         ("/runs?since=1", "since"),
     ],
 )
 def test_bad_queries_are_400_naming_the_field(deployed, path, field):
     resp = deployed["client"].http.get(path)
     assert resp.status_code == 400 and json.loads(resp.body)["field"] == field
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_that_is_not_json_is_415_in_this_apis_error_shape(deployed, content_type):
+    resp = post(deployed["client"], raw='{"benchmark": "5.0.0"}', headers={"Content-Type": content_type})
+    assert resp.status_code == 415
+    assert json.loads(resp.body) == {
+        "error": "UnsupportedMediaType",
+        "field": "Content-Type",
+        "message": f"send the body as application/json, not {content_type}",
+    }
+
+
+def test_runs_show_no_table_internals(deployed):
+    assert post(deployed["client"], {}).status_code == 200
+    run = json.loads(deployed["client"].http.get("/runs").body)["runs"][0]
+    assert not {"pk", "sk", "expires_at"} & set(run) and run["benchmark"] == "5.0.0"
 
 
 def test_idempotency_key_returns_the_first_response(deployed):

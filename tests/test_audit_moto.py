@@ -245,13 +245,22 @@ def test_alarm_with_actions_disabled(moto_url, account):
     assert f.status == "FAIL" and "actions disabled" in f.reason and "enable-alarm-actions" in f.remediation
 
 
-def test_alarm_with_average_statistic_is_not_sensible(moto_url, account):
+def test_alarm_statistic_is_judged_by_reachability(moto_url, account):
     account.trail(region=HOME, log_group=LG)
     topic = account.topic(HOME)
-    account.monitor_all(HOME, LG, topic, skip=("vpc_changes",))
+    account.monitor_all(HOME, LG, topic, skip=("vpc_changes", "nacl_changes"))
+    # Average: without a default value only matching events publish, so one event is the period's average.
     account.monitor("vpc_changes", HOME, LG, topic, statistic="Average")
-    f = finding(run(moto_url), "vpc_changes")
-    assert f.status == "FAIL" and "Average" in f.reason
+    # Minimum with a default value: every other log event publishes 0, so the minimum never reaches 1.
+    account.monitor("nacl_changes", HOME, LG, topic, statistic="Minimum", default_value=0)
+    result = run(moto_url)
+    assert finding(result, "vpc_changes").status == "PASS"
+    f = finding(result, "nacl_changes")
+    assert (
+        f.status == "FAIL"
+        and "Minimum with defaultValue 0" in f.reason
+        and f.evidence["problem"] == "alarm_not_sensible"
+    )
 
 
 def test_alarm_without_sns_action(moto_url, account):

@@ -143,3 +143,24 @@ def test_installed_console_script_runs():
         timeout=60,
     )
     assert proc.returncode == 1 and json.loads(proc.stdout)["verdict"] == "misses"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        '{ $.a = "12" }',
+        '{ $.a = "12.0" }',
+        '{ $.b = "1e999" }',
+        '{ $.c = "12.0" }',
+        '{ $.c = "12" }',
+        "%1e999%",
+        "%Infinity%",
+        "%12.0%",
+    ],
+)
+def test_pattern_test_answers_the_same_whatever_the_file_layout(capsys, tmp_path, pattern):
+    text = '{"a": 12, "b": 1e999, "c": 12.0}'
+    array, lines = tmp_path / "events.json", tmp_path / "events.jsonl"
+    array.write_text(f"[{text}]")
+    lines.write_text(text + "\n")
+    assert run(capsys, "pattern", "test", pattern, str(array)) == run(capsys, "pattern", "test", pattern, str(lines))

@@ -1,10 +1,13 @@
-"""Behaviour is kept: snapshots, audit reports and remediation plans recorded before the typed model.
+"""Behaviour is kept: snapshots, audit reports and remediation plans, recorded and replayed.
 
-``data/golden/before-model.jsonl.gz`` holds what the code before ``chalicelib/model`` produced for
-every snapshot the test suite and the demo judged or planned (one record per distinct input):
-the snapshot document, the audit JSON, the findings, the plan JSON, its CloudFormation and text.
-Each is read back through the typed model and produced again, byte for byte, apart from fields
-added since (``scope``, ``problem`` on KMS keys, ``caveats``, ``iam_actions``).
+``data/golden/before-model.jsonl.gz`` holds, for every snapshot the test suite and the demo judged or
+planned before the typed model (one record per distinct input): the snapshot document, the audit
+JSON, the findings, the plan JSON, its CloudFormation and its text. Each is read back through the
+typed model and produced again, byte for byte, apart from fields added since. When behaviour changes
+on purpose, ``data/golden/rerecord.py`` prints every output field that changes (review it), then
+records the new outputs; the inputs never change. Re-recorded once, for the chain rules of
+docs/decisions.md "Verdicts you can trust" (every judged filter in the evidence, statistics by
+reachability).
 """
 
 import gzip

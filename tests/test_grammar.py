@@ -51,6 +51,11 @@ JSON_CASES = [
     ("{ $.eventName = * }", True),
     ('{ $.empty = "*" }', True),
     ('{ $.empty = "" }', True),
+    # a number is never equal to a string: numeric != matches a string field (G23), = and < never do
+    ("{ $.eventName != 123 }", True),
+    ("{ $.eventName = 123 }", False),
+    ("{ $.eventName > 123 }", False),
+    ("{ $.someString != 111 }", True),
     # a missing field never compares, not even with !=; only NOT EXISTS is true
     ('{ $.missing = "*" }', False),
     ('{ $.missing != "x" }', False),
@@ -220,6 +225,10 @@ DELIMITED_CASES = [
     ("[ip = 127.0.0.*, ..., bytes >= 1534 && bytes < 1535]", True),
     ("[ip, user = -, ...]", True),
     ("[..., timestamp = %^10/Oct%, ...]", True),
+    ("[ip, user != 5, ...]", True),  # G23: text is never equal to a number
+    ("[ip, user = 5, ...]", False),
+    ("[..., ..., bytes = 1534]", True),
+    ("[..., ..., bytes = nomatch]", False),
 ]
 
 

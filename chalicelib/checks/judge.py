@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -113,3 +115,73 @@ def recommended_pattern(control_id: str, benchmark: str) -> str:
         if judge(control_id, p["pattern"], benchmark).verdict == COVERS:
             return str(p["pattern"])
     raise CatalogError(f"no published pattern covers {control_id} under CIS {benchmark}")
+
+
+# --- what a filter matches beyond its control ------------------------------------------------------
+
+# A filter that matches at least this share of the canonical events unrelated to a control is a
+# catch-all for it: its alarm would sit in ALARM and tell nobody about the control's next event.
+CATCH_ALL_SHARE = 0.5
+
+
+@lru_cache(maxsize=8)
+def _every_event(benchmark: str) -> tuple[tuple[str, CanonicalEvent, LogEvent], ...]:
+    return tuple(
+        (c.id, e, log_event)
+        for c in catalog.monitoring_controls(benchmark)
+        for e, log_event in _events(c.id, benchmark)
+    )
+
+
+@lru_cache(maxsize=4096)
+def unrelated_share(control_id: str, pattern: str, benchmark: str) -> float:
+    """The share of canonical events, other than the control's must-match ones, that the pattern matches."""
+    try:
+        compiled = compile_pattern(pattern)
+    except FilterPatternError:
+        return 0.0
+    unrelated = [le for owner, e, le in _every_event(benchmark) if not (owner == control_id and e.expect == "match")]
+    return sum(1 for le in unrelated if compiled.matches(le)) / len(unrelated) if unrelated else 0.0
+
+
+def is_catch_all(control_id: str, pattern: str, benchmark: str) -> bool:
+    return unrelated_share(control_id, pattern, benchmark) >= CATCH_ALL_SHARE
+
+
+def published_for(control_id: str, pattern: str) -> bool:
+    """The pattern is a string CIS published for this control, in any version."""
+    normal = catalog.normalize_pattern(pattern)
+    return any(catalog.normalize_pattern(p["pattern"]) == normal for p in catalog.all_published_patterns(control_id))
+
+
+def dimension_values(
+    control_id: str, pattern: str, benchmark: str, dimensions: Mapping[str, str]
+) -> set[tuple[tuple[str, str], ...]] | None:
+    """The dimension values the filter publishes for the control's must-match events it catches.
+
+    ``dimensions`` maps a dimension name to the field that fills it (``$.eventSource``). None when a
+    field is not a plain ``$.a.b`` path (the values cannot be worked out)."""
+    paths = {}
+    for name, field_spec in dimensions.items():
+        if not isinstance(field_spec, str) or not _PLAIN_PATH.match(field_spec):
+            return None
+        paths[name] = field_spec[2:].split(".")
+    try:
+        compiled = compile_pattern(pattern)
+    except FilterPatternError:
+        return set()
+    values = set()
+    for event, log_event in _events(control_id, benchmark):
+        if event.expect != "match" or not compiled.matches(log_event):
+            continue
+        row = []
+        for name, path in sorted(paths.items()):
+            node: Any = event.event
+            for step in path:
+                node = node.get(step) if isinstance(node, dict) else None
+            row.append((name, "" if node is None else str(node)))
+        values.add(tuple(row))
+    return values
+
+
+_PLAIN_PATH = re.compile(r"^\$(\.[A-Za-z0-9_-]+)+$")

@@ -9,7 +9,8 @@ account) > FAIL (the deepest chain, with its first broken link and the fix).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +27,29 @@ from ..model.commands import (
     start_logging_command,
 )
 from ..model.conventions import DEFAULT_NAMESPACE, resource_name
-from ..model.rules import TopicKeyVerdict, topic_key_verdict
-from ..model.snapshot import MetricTransformation, RegionAlarms, Topic
+from ..model.policy import Decision
+from ..model.rules import (
+    TopicKeyVerdict,
+    alarm_request_context,
+    subscription_reach,
+    topic_key_verdict,
+    topic_policy_verdict,
+)
+from ..model.snapshot import CompositeAlarm, MetricTransformation, RegionAlarms, Topic
+from ..model.sns_filter import Reach, alarm_message
 from .common import new_finding
-from .judge import COVERS, MISSES, OVERBROAD, Verdict, judge, must_match_names, recommended_pattern
+from .judge import (
+    COVERS,
+    MISSES,
+    OVERBROAD,
+    Verdict,
+    dimension_values,
+    is_catch_all,
+    judge,
+    must_match_names,
+    published_for,
+    recommended_pattern,
+)
 from .selectors import selector_gap
 
 LINKS = ("trail", "filter", "alarm", "action", "topic", "subscriber", "complete")
@@ -45,10 +65,24 @@ class Chain:
     remediation: str | None = None
     region: str | None = None
     evidence: Evidence = field(default_factory=dict)
+    after_break: int | None = None  # links still broken past the first one (None: not walked, all of them)
 
     @property
     def depth(self) -> int:
         return LINKS.index(self.link)
+
+    @property
+    def breaks(self) -> int:
+        """How many links would need fixing: the first broken one, and those past it."""
+        if self.link == "complete":
+            return 0
+        past = len(LINKS) - 1 - self.depth - 1 if self.after_break is None else self.after_break
+        return 1 + past
+
+
+def _rank(chain: Chain) -> tuple[int, int, int]:
+    # The best chain: by status, then (for a FAIL) the fewest links left to fix, then the deepest.
+    return PREFERENCE[chain.status], chain.breaks if chain.status is Status.FAIL else 0, -chain.depth
 
 
 def check_monitoring(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]:
@@ -57,12 +91,12 @@ def check_monitoring(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]
 
 def _finding(snapshot: AccountSnapshot, ctl: Control, benchmark: str) -> Finding:
     chains = list(_chains(snapshot, ctl, benchmark))
-    best = min(chains, key=lambda c: (PREFERENCE[c.status], -c.depth))
+    best = min(chains, key=_rank)
     evidence = dict(best.evidence)
     evidence["broken_link"] = None if best.link == "complete" else best.link
     evidence["chains_evaluated"] = len(chains)
     if best.status is Status.ERROR:
-        deepest_fail = max((c for c in chains if c.status is Status.FAIL), key=lambda c: c.depth, default=None)
+        deepest_fail = min((c for c in chains if c.status is Status.FAIL), key=_rank, default=None)
         if deepest_fail:
             evidence["best_failing_chain"] = {"link": deepest_fail.link, "reason": deepest_fail.reason}
     return new_finding(
@@ -146,7 +180,11 @@ def _trail_chains(snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchma
     broken = _trail_problem(trail, ctl)
     if broken:
         status, reason, fix, problem = broken
-        yield Chain("trail", status, reason, fix, home, {**ev, "problem": problem})
+        # Walk the rest as if the trail were fixed: a trail whose log group, filter, alarm and topic
+        # all work is one fix away, and its own problem is what the finding must name.
+        rest = list(_filter_chains(snapshot, group, ctl, benchmark, ev))
+        after = min((c.breaks for c in rest if c.status is not Status.ERROR), default=None)
+        yield Chain("trail", status, reason, fix, home, {**ev, "problem": problem}, after_break=after)
         return
     yield from _filter_chains(snapshot, group, ctl, benchmark, ev)
 
@@ -196,26 +234,35 @@ def _filter_chains(
         )
         return
     judged = []
+    catch_alls = []
     candidates: list[tuple[MetricFilter, Verdict, MetricTransformation]] = []
     for f in group.filters:
-        verdict = judge(ctl.id, f.pattern or "", benchmark)
-        judged.append(
-            {"filter": f.name, "verdict": verdict.verdict, "strict": verdict.strict, "missed": list(verdict.missed)}
-        )
-        if verdict.verdict in (COVERS, OVERBROAD):
+        pattern = f.pattern or ""
+        verdict = judge(ctl.id, pattern, benchmark)
+        entry = {"filter": f.name, "verdict": verdict.verdict, "strict": verdict.strict, "missed": list(verdict.missed)}
+        if (
+            verdict.verdict == OVERBROAD
+            and is_catch_all(ctl.id, pattern, benchmark)
+            and not published_for(ctl.id, pattern)
+        ):
+            # Its alarm sits in ALARM on unrelated events: it would notify nobody of this control's.
+            entry["catch_all"] = True
+            catch_alls.append(f.name)
+        elif verdict.verdict in (COVERS, OVERBROAD):
             for m in f.transformations:
                 candidates.append((f, verdict, m))
-    # A filter that catches none of the control's events belongs to another control: leave it out of the evidence.
-    every_event = list(must_match_names(ctl.id, benchmark))
-    ev = {**ev, "filters_judged": [j for j in judged if j["verdict"] != MISSES or j["missed"] != every_event]}
+        judged.append(entry)
+    ev = {**ev, "filters_judged": judged}
     if not candidates:
+        every_event = list(must_match_names(ctl.id, benchmark))
         yield Chain(
             "filter",
             Status.FAIL,
-            _no_filter_reason(group, judged, ctl, every_event),
+            _no_filter_reason(group, judged, ctl, every_event, catch_alls),
             _fix_filter(ctl, benchmark, group),
             region,
-            {**ev, "problem": Problem.NO_COVERING_FILTER, "log_group_name": group.name},
+            {**ev, "problem": Problem.NO_COVERING_FILTER, "log_group_name": group.name}
+            | ({"catch_all_filters": catch_alls} if catch_alls else {}),
         )
         return
     for f, verdict, metric in candidates:
@@ -229,16 +276,23 @@ def _filter_chains(
             "metric_name": metric.metric_name,
             "metric_namespace": metric.metric_namespace,
         }
-        yield from _alarm_chains(snapshot, group, f, verdict, metric, ctl, fev)
+        yield from _alarm_chains(snapshot, group, f, verdict, metric, ctl, benchmark, fev)
 
 
-def _no_filter_reason(group: LogGroup, judged: list[dict[str, Any]], ctl: Control, every_event: list[str]) -> str:
+def _no_filter_reason(
+    group: LogGroup, judged: list[dict[str, Any]], ctl: Control, every_event: list[str], catch_alls: list[Any]
+) -> str:
     relevant = [j for j in judged if j["verdict"] == MISSES and j["missed"] != every_event]
     invalid = [j for j in judged if j["verdict"] == "invalid"]
     base = f"log group {group.name} ({group.region}) has no metric filter that catches {ctl.title.lower()}"
-    if relevant:
+    if relevant:  # the control's own filter, one fix away, comes before a catch-all that is not its own
         j = relevant[0]
         return f"{base}: filter {j['filter']} misses {', '.join(j['missed'])}"
+    if catch_alls:
+        return (
+            f"{base}: filter {catch_alls[0]} matches almost every event (a catch-all), so its alarm stays in "
+            "ALARM and would not notify anyone of this control's events"
+        )
     if invalid:
         return f"{base}: filter {invalid[0]['filter']} has an invalid pattern"
     return base
@@ -251,6 +305,7 @@ def _alarm_chains(
     verdict: Verdict,
     metric: MetricTransformation,
     ctl: Control,
+    benchmark: str,
     ev: Evidence,
 ) -> Iterator[Chain]:
     region = group.region
@@ -283,12 +338,32 @@ def _alarm_chains(
         return
     for alarm in watching:
         aev = {**ev, "alarm": alarm.arn or alarm.name}
-        broken = _alarm_problem(alarm, metric)
+        broken = _metric_identity_problem(alarm, metric, f, ctl, benchmark) or _alarm_problem(alarm, metric)
         if broken:
             reason, fix, problem = broken
             yield Chain("alarm", Status.FAIL, reason, fix, region, {**aev, "problem": problem})
             continue
-        topics = [a for a in alarm.alarm_actions or () if is_sns_topic(a)]
+        caveats = _alarm_caveats(alarm, metric)
+        topics = _sns_actions(alarm) if alarm.actions_enabled is not False else []
+        via = None
+        if not topics:
+            via = _forwarding_composite(alarm, alarms.composites)
+            if via is not None:
+                topics = _sns_actions(via)
+                caveats.append(
+                    f"alarm {alarm.name} notifies through composite alarm {via.name} (exact-string checkers will disagree)"
+                )
+                aev = {**aev, "composite_alarm": via.arn or via.name}
+        if not topics and alarm.actions_enabled is False:
+            yield Chain(
+                "alarm",
+                Status.FAIL,
+                f"alarm {alarm.name} has its actions disabled",
+                enable_alarm_actions_command(alarm.name),
+                region,
+                {**aev, "problem": Problem.ALARM_ACTIONS_DISABLED},
+            )
+            continue
         if not topics:
             fix = f"add an SNS topic with a confirmed subscriber to the AlarmActions of alarm {alarm.name} ({region})"
             yield Chain(
@@ -300,44 +375,128 @@ def _alarm_chains(
                 {**aev, "problem": Problem.NO_SNS_ACTION},
             )
             continue
+        notifier = via or alarm
         for topic_arn in topics:
-            yield _topic_chain(snapshot, topic_arn, alarm, verdict, f, {**aev, "topic": topic_arn}, region)
+            yield _topic_chain(
+                snapshot, topic_arn, alarm, notifier, verdict, f, {**aev, "topic": topic_arn}, region, caveats
+            )
+
+
+def _sns_actions(alarm: Alarm | CompositeAlarm) -> list[str]:
+    return [a for a in alarm.alarm_actions or () if is_sns_topic(a)]
+
+
+_ALARM_REFERENCE = re.compile(r"ALARM\(\s*\"?([^\")]+?)\"?\s*\)")
+
+
+def _forwarding_composite(alarm: Alarm, composites: Sequence[CompositeAlarm]) -> CompositeAlarm | None:
+    """A composite alarm whose rule changes state whenever this alarm does, and that notifies a topic.
+
+    Only a rule that ORs alarm states qualifies: with AND or NOT, this alarm's ALARM may change nothing."""
+    names = {alarm.name, alarm.arn}
+    for c in composites:
+        rule = c.rule or ""
+        if c.actions_enabled is False or not _sns_actions(c) or re.search(r"\b(AND|NOT)\b", rule):
+            continue
+        if names & set(_ALARM_REFERENCE.findall(rule)):
+            return c
+    return None
+
+
+def _metric_identity_problem(
+    alarm: Alarm, metric: MetricTransformation, f: MetricFilter, ctl: Control, benchmark: str
+) -> tuple[str, str | None, Problem] | None:
+    """Why the alarm's metric is not the one the filter publishes: the dimensions or the unit differ."""
+    asked = next(
+        (w for w in alarm.watched() if (w.name, w.namespace) == (metric.metric_name, metric.metric_namespace)), None
+    )
+    if asked is None:
+        return None
+    problem = Problem.ALARM_NOT_SENSIBLE
+    published = dict(metric.dimensions or {})
+    label = f"{metric.metric_namespace}/{metric.metric_name}"
+    if set(asked.dimensions) != set(published):
+        return (
+            f"alarm {alarm.name} asks for {label} with dimensions {_dims(asked.dimensions)} but filter {f.name} "
+            f"publishes it with dimensions {_dims(published)}: CloudWatch treats them as different metrics, so "
+            "the alarm never receives a datapoint",
+            None,
+            problem,
+        )
+    if published:
+        values = dimension_values(ctl.id, f.pattern or "", benchmark, published)
+        wanted = tuple(sorted(asked.dimensions.items()))
+        elsewhere = None if values is None else sorted(v for v in values if v != wanted)
+        if elsewhere:
+            other = ", ".join(f"{k}={v}" for k, v in elsewhere[0])
+            return (
+                f"alarm {alarm.name} watches only {_dims(asked.dimensions)} of {label}; this control's events also "
+                f"publish to other dimension values (for example {other}), which no alarm sees",
+                None,
+                problem,
+            )
+    if asked.unit and asked.unit != (metric.unit or "None"):
+        return (
+            f"alarm {alarm.name} asks for {label} in unit {asked.unit} but filter {f.name} publishes it "
+            f"{'in ' + metric.unit if metric.unit else 'without a unit'}: the alarm never receives a datapoint",
+            None,
+            problem,
+        )
+    return None
+
+
+def _dims(dims: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(dims.items())) + "}" if dims else "none"
+
+
+# What one event makes each statistic of the period, given the metric value the filter publishes.
+def _statistic_value(statistic: str, metric: MetricTransformation, value: float) -> float | None:
+    if statistic in ("Sum", "Maximum"):
+        return value
+    if statistic == "SampleCount":
+        return 1.0
+    if statistic in ("Minimum", "Average"):
+        # Without a default value only matching events publish, so one event is the whole period; a
+        # default value publishes for every other log event too and pulls Minimum and Average down.
+        return value if metric.default_value is None else None
+    return None
 
 
 def _alarm_problem(alarm: Alarm, metric: MetricTransformation) -> tuple[str, str | None, Problem] | None:
-    """Why one event on the metric would not make this alarm notify, or None."""
+    """Why one event on the metric would not make this alarm change state (and so notify), or None."""
     name = alarm.name
-    if alarm.actions_enabled is False:
-        return (
-            f"alarm {name} has its actions disabled",
-            enable_alarm_actions_command(name),
-            Problem.ALARM_ACTIONS_DISABLED,
-        )
     if alarm.metrics:
         return None  # metric math: the threshold logic is the user's; the metric is watched
     not_sensible = Problem.ALARM_NOT_SENSIBLE
-    stat = alarm.statistic
-    if stat not in ("Sum", "SampleCount"):
+    if alarm.treat_missing_data == "breaching":
         return (
-            f"alarm {name} uses statistic {stat or alarm.extended_statistic}; CIS expects Sum (or SampleCount) so that one event counts",
+            f"alarm {name} treats missing data as breaching: it sits in ALARM while no event arrives, so the "
+            "next event changes nothing and notifies nobody",
             None,
             not_sensible,
         )
-    if alarm.dimensions:
-        if {d.name for d in alarm.dimensions} != set(metric.dimensions or {}):
-            return f"alarm {name} watches dimensions the filter never emits", None, not_sensible
     try:
         value = float(metric.metric_value or "1")
     except ValueError:
         value = 1.0
+    stat = alarm.statistic or alarm.extended_statistic or ""
+    one_event = _statistic_value(stat, metric, value) if alarm.statistic else value
+    if one_event is None:
+        default = f" with defaultValue {metric.default_value:g}" if metric.default_value is not None else ""
+        return (
+            f"alarm {name} uses statistic {stat}{default}; one event does not make it reach the threshold "
+            "(CIS expects Sum or SampleCount)",
+            None,
+            not_sensible,
+        )
     threshold = float(alarm.threshold or 0)
     op = alarm.comparison_operator
-    reachable = (op == "GreaterThanOrEqualToThreshold" and threshold <= value) or (
-        op == "GreaterThanThreshold" and threshold < value
+    reachable = (op == "GreaterThanOrEqualToThreshold" and threshold <= one_event) or (
+        op == "GreaterThanThreshold" and threshold < one_event
     )
     if not reachable:
         return (
-            f"alarm {name} ({op} {threshold:g}) does not fire on a single event (metric value {value:g})",
+            f"alarm {name} ({stat} {op} {threshold:g}) does not fire on a single event (metric value {value:g})",
             None,
             not_sensible,
         )
@@ -347,15 +506,28 @@ def _alarm_problem(alarm: Alarm, metric: MetricTransformation) -> tuple[str, str
     return None
 
 
+def _alarm_caveats(alarm: Alarm, metric: MetricTransformation) -> list[str]:
+    """Why an alarm that can fire is only good enough for a WARNING."""
+    if alarm.extended_statistic and not alarm.statistic:
+        return [
+            f"alarm {alarm.name} uses percentile {alarm.extended_statistic}: one event reaches it only when it is "
+            "the period's only datapoint"
+        ]
+    return []
+
+
 def _topic_chain(
     snapshot: AccountSnapshot,
     topic_arn: str,
     alarm: Alarm,
+    notifier: Alarm | CompositeAlarm,
     verdict: Verdict,
     f: MetricFilter,
     ev: Evidence,
     region: str,
+    upstream_caveats: list[str],
 ) -> Chain:
+    """The links from the topic the alarm (or the composite alarm that forwards it) notifies."""
     topic = snapshot.topics.get(topic_arn)
     parsed = Arn.parse(topic_arn)
     topic_region, topic_account, topic_name = parsed.region, parsed.account, parsed.resource
@@ -396,9 +568,25 @@ def _topic_chain(
             region,
             {**ev, "problem": Problem.TOPIC_UNREADABLE},
         )
-    key_chain = _topic_key_chain(topic, ev, region)
+    context = alarm_request_context(snapshot.account, notifier.arn)
+    caveats = list(upstream_caveats)
+    key_chain = _topic_key_chain(topic, ev, region, context, caveats)
     if key_chain:
         return key_chain
+    access = topic_policy_verdict(topic, context)
+    if access.decision is Decision.DENY:
+        return Chain(
+            "topic",
+            Status.FAIL,
+            f"the access policy of topic {topic_arn} denies sns:Publish to cloudwatch.amazonaws.com ({access.why}): "
+            f"alarm {notifier.name} cannot publish",
+            f"remove or narrow the Deny in the access policy of topic {topic_arn}, or point alarm {notifier.name} "
+            "to a topic CloudWatch may publish to",
+            region,
+            {**ev, "problem": Problem.TOPIC_POLICY_DENIES},
+        )
+    if access.decision is Decision.UNKNOWN:
+        caveats.append(f"the access policy of topic {topic_name} may deny CloudWatch ({access.why})")
     if topic.subscriptions_error:
         err = topic.subscriptions_error
         if cross:
@@ -417,15 +605,31 @@ def _topic_chain(
             {**ev, "problem": Problem.SUBSCRIPTIONS_UNREADABLE},
         )
     subs = topic.subscriptions or ()
-    confirmed = topic.confirmed_subscriptions
+    message = alarm_message(notifier.name, notifier.arn, snapshot.account, alarm.metric_name, alarm.namespace)
+    reach = {s.arn: subscription_reach(s, message) for s in topic.confirmed_subscriptions}
+    filtered_out = [s for s in topic.confirmed_subscriptions if reach[s.arn] is Reach.NO_MATCH]
+    confirmed = [s for s in topic.confirmed_subscriptions if reach[s.arn] is not Reach.NO_MATCH]
     ev = {
         **ev,
         "subscriptions_confirmed": len(confirmed),
-        "subscriptions_pending": len(subs) - len(confirmed),
+        "subscriptions_pending": len(subs) - len(topic.confirmed_subscriptions),
         "protocols": sorted({s.protocol for s in confirmed if s.protocol}),
     }
+    if filtered_out:
+        ev["subscriptions_filtered_out"] = [s.arn for s in filtered_out]
+    unsure = [s for s in confirmed if reach[s.arn] is Reach.UNKNOWN]
+    if confirmed and len(unsure) == len(confirmed):
+        caveats.append(
+            f"the filter policy of every confirmed subscription of topic {topic_name} depends on what ciswatch "
+            "cannot know of an alarm message"
+        )
     if not confirmed:
         pending = f" ({len(subs)} pending confirmation)" if subs else ""
+        if filtered_out:
+            pending = (
+                f": the filter policy of {len(filtered_out)} confirmed subscription(s) never matches an alarm "
+                "notification (alarm messages carry no message attributes)"
+            )
         fix = (
             cli(
                 "aws sns subscribe",
@@ -444,7 +648,7 @@ def _topic_chain(
             region,
             {**ev, "problem": Problem.NO_CONFIRMED_SUBSCRIPTION},
         )
-    caveats = _caveats(topic_region, region, f, verdict)
+    caveats = _caveats(topic_region, region, f, verdict) + caveats
     summary = f"trail {str(ev['trail']).split('/')[-1]} -> filter {f.name} -> alarm {alarm.name} -> topic {topic_name} ({len(confirmed)} confirmed)"
     if caveats:
         return _complete(Status.WARNING, f"{summary}; but " + "; ".join(caveats), region, {**ev, "caveats": caveats})
@@ -476,25 +680,36 @@ def _complete(status: Status, reason: str, region: str, ev: Evidence) -> Chain:
     return Chain("complete", status, reason, None, region, ev)
 
 
-def _topic_key_chain(topic: Topic, ev: Evidence, region: str) -> Chain | None:
+def _topic_key_chain(
+    topic: Topic, ev: Evidence, region: str, context: Mapping[str, str], caveats: list[str]
+) -> Chain | None:
     """The topic link broken by its encryption key, or None when CloudWatch can use the key."""
-    verdict = topic_key_verdict(topic)
+    verdict, why = topic_key_verdict(topic, context)
     if verdict in (TopicKeyVerdict.UNENCRYPTED, TopicKeyVerdict.USABLE):
         return None
     key_id = topic.kms_master_key_id
     key = topic.kms_key
+    key_name = (key.arn if key else None) or key_id
+    if verdict is TopicKeyVerdict.UNVERIFIABLE:
+        caveats.append(f"the policy of key {key_name} that encrypts topic {Arn.parse(topic.arn).resource}: {why}")
+        return None
     if verdict is TopicKeyVerdict.UNREADABLE:
-        err = key.error if key else None
-        reason = f"could not read the key {key_id} that encrypts topic {topic.arn}: {err.text() if err else 'not read'}"
+        reason = f"could not read the key {key_id} that encrypts topic {topic.arn}: {why}"
         return Chain("topic", Status.ERROR, reason, None, region, {**ev, "problem": Problem.TOPIC_KEY_UNREADABLE})
     if verdict is TopicKeyVerdict.AWS_MANAGED:
         reason = f"topic {topic.arn} is encrypted with the AWS managed key alias/aws/sns: CloudWatch alarms cannot publish to it"
+    elif verdict is TopicKeyVerdict.NOT_ENABLED:
+        reason = f"topic {topic.arn} is encrypted with key {key_name}, and {why}: alarms cannot publish"
     else:
-        reason = f"topic {topic.arn} is encrypted with key {(key.arn if key else None) or key_id}, whose policy does not let cloudwatch.amazonaws.com use it: alarms cannot publish"
+        reason = f"topic {topic.arn} is encrypted with key {key_name}, whose policy does not let cloudwatch.amazonaws.com use it: alarms cannot publish"
+        if why and not why.startswith("no statement"):
+            reason += f" ({why})"
     fix = (
         f"encrypt topic {topic.arn} with a customer managed key whose policy allows cloudwatch.amazonaws.com "
         "kms:GenerateDataKey* and kms:Decrypt (or remove its encryption)"
     )
+    if verdict is TopicKeyVerdict.NOT_ENABLED:
+        fix = f"enable key {key_name} (aws kms enable-key / cancel-key-deletion), or " + fix
     return Chain("topic", Status.FAIL, reason, fix, region, {**ev, "problem": Problem.TOPIC_KEY_UNUSABLE})
 
 

@@ -45,11 +45,13 @@ def _cond_test(cond: Any) -> TextTest:
     if isinstance(value, Num):
         compare, number = NUMERIC_OPS[op], value.value
 
+        text_matches: bool = op == "!="  # text is never equal to a number (G23)
+
         def number_test(text: str) -> bool:
             try:
                 return bool(compare(float(text), number))
             except ValueError:
-                return False
+                return text_matches
 
         return number_test
     match: TextTest = compile_regex(value.body) if isinstance(value, Regex) else text_glob(value.text)
@@ -69,24 +71,28 @@ def compile_delimited(pattern: DelimitedPattern) -> Callable[[Event], bool]:
     tests: list[FieldTest] = [None if f.name == "..." else _field_test(f) for f in fields]
 
     def match(event: Event) -> bool:
-        cols = split_columns(event.message)
-        return _match_from(tests, 0, cols, 0, {})
+        return _columns_match(tests, split_columns(event.message))
 
     return match
 
 
-def _match_from(tests: list[FieldTest], fi: int, cols: list[str], ci: int, memo: dict[tuple[int, int], bool]) -> bool:
-    key = (fi, ci)
-    if key in memo:
-        return memo[key]
-    if fi == len(tests):
-        result = ci == len(cols)
-    elif tests[fi] is None:  # "..." takes any number of columns, including none
-        result = any(_match_from(tests, fi + 1, cols, k, memo) for k in range(ci, len(cols) + 1))
-    else:
-        test = tests[fi]
-        result = (
-            ci < len(cols) and test is not None and test(cols[ci]) and _match_from(tests, fi + 1, cols, ci + 1, memo)
-        )
-    memo[key] = result
-    return result
+def _columns_match(tests: list[FieldTest], cols: list[str]) -> bool:
+    """Whether the fields match the columns, ``...`` taking any number of them (including none).
+
+    Dynamic programming from the last field back, one row of column positions at a time: time and
+    memory are linear in the number of columns for each field, whatever the message.
+    """
+    n = len(cols)
+    # after[ci]: the fields after the current one match cols[ci:]
+    after = [False] * n + [True]
+    for test in reversed(tests):
+        row = [False] * (n + 1)
+        if test is None:
+            row[n] = after[n]
+            for ci in range(n - 1, -1, -1):  # "..." here: skip no column, or one and try again
+                row[ci] = after[ci] or row[ci + 1]
+        else:
+            for ci in range(n):
+                row[ci] = after[ci + 1] and test(cols[ci])
+        after = row
+    return after[0]

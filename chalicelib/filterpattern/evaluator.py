@@ -61,6 +61,27 @@ def parse_json_message(message: str) -> Any:
         return MISSING
 
 
+def to_message(value: Any) -> str:
+    """Compact JSON text of a parsed value, every number written as it was read (``12.0`` stays ``12.0``,
+    ``1e999`` stays ``1e999``): the message CloudWatch would hold for that event."""
+    try:
+        return _compact(value)
+    except RecursionError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _compact(value: Any) -> str:
+    if type(value) is JsonNumber:
+        return value.text
+    if isinstance(value, dict):
+        return (
+            "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + _compact(v) for k, v in value.items()) + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ",".join(_compact(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 class LogEvent:
     """One log event: its raw message, and its JSON value parsed on first use."""
 
@@ -279,6 +300,9 @@ def _value_test(op: str, value: Any) -> ValueTest:
     """A predicate over one selected JSON value; objects, arrays, null and booleans never compare."""
     if isinstance(value, Num):
         compare, number = NUMERIC_OPS[op], value.value
+        if op == "!=":
+            # A string is never equal to a number: `!=` matches it (recorded on CloudWatch Logs; G23).
+            return lambda v: type(v) is str or (type(v) is JsonNumber and compare(v, number))
         return lambda v: type(v) is JsonNumber and compare(v, number)
     match = compile_regex(value.body) if isinstance(value, Regex) else text_glob(value.text)
     return _on_text(match, op == "=")

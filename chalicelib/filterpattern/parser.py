@@ -34,6 +34,9 @@ from .errors import FilterPatternError
 from .regex import check_regex
 
 MAX_PATTERN_LENGTH = 1024
+# Deeper nesting is refused with a clear error rather than exhausting the interpreter's stack (the
+# parser, the compiler and the printer recurse once per level). Real patterns nest two or three deep.
+MAX_NESTING = 100
 MAX_REGEX_PER_PATTERN = 2
 MAX_WILDCARD_SELECTORS = 3
 
@@ -189,6 +192,7 @@ def _warn_middle_star(scanner: _Scanner, text: str) -> None:
 class _JsonParser(_Scanner):
     def __init__(self, source: str):
         super().__init__(source)
+        self.depth = 0
         self.regex_count = 0
         self.wildcard_selectors = 0
 
@@ -234,7 +238,11 @@ class _JsonParser(_Scanner):
             self.skip_ws()
             if self.peek() == ")":
                 raise self.error("empty parentheses")
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.error(f"parentheses nested more than {MAX_NESTING} deep", start)
             expr = self.or_expr()
+            self.depth -= 1
             self.skip_ws()
             if self.peek() != ")":
                 if self.at_end() or self.peek() == "}":

@@ -1,8 +1,10 @@
 """AWS's filter-pattern regex dialect: a whitelist of characters, no groups.
 
-Matching uses a position-set NFA simulation, so the time is linear in the message length times the
-size of the expression: no input can make it backtrack exponentially (Python's ``re`` could, on
-``.*.*.*...x``).
+Matching simulates the NFA, so no input can make it backtrack (Python's ``re`` could, on
+``.*.*.*...x``). The states are the bits of one integer (bit-parallel "shift-and", with optional and
+looping states closed over by one addition): each character of the message costs a handful of
+integer operations whatever the size of the expression, so `%[^#]{1000}#%` costs as little per
+character as `%a%`. A branch with an anchor inside it falls back to a position-set simulation.
 """
 
 from __future__ import annotations
@@ -57,8 +59,93 @@ def _cached(body: str) -> CharTest:
     literal = _as_literal(branches)
     if literal is not None:
         return lambda text: literal in text
-    nfas = [_expand(b) for b in branches]
-    return lambda text: any(_search(nfa, text) for nfa in nfas)
+    searches = [_branch_search(b) for b in branches]
+    return lambda text: any(search(text) for search in searches)
+
+
+def _branch_search(branch: list[_Item]) -> CharTest:
+    program = _BitProgram.of(branch)
+    if program is not None:
+        return program.search
+    nfa = _expand(branch)
+    return lambda text: _search(nfa, text)
+
+
+class _BitProgram:
+    """One branch as bit masks: bit ``s`` is "the next atom to match is atom ``s``"; bit ``n`` is a match."""
+
+    __slots__ = ("preds", "n", "loops", "skips", "anchored_start", "anchored_end", "_masks")
+
+    def __init__(self, preds: list[Pred], loops: int, skips: int, anchored_start: bool, anchored_end: bool):
+        self.preds = tuple(preds)
+        self.n = len(preds)
+        self.loops = loops
+        self.skips = skips
+        self.anchored_start = anchored_start
+        self.anchored_end = anchored_end
+        self._masks: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, branch: list[_Item]) -> _BitProgram | None:
+        """The program, or None when an anchor stands anywhere but first (``^``) or last (``$``)."""
+        items = list(branch)
+        anchored_start = bool(items) and items[0].kind == "bol"
+        anchored_end = bool(items) and items[-1].kind == "eol"
+        core = items[1 if anchored_start else 0 : len(items) - 1 if anchored_end else len(items)]
+        if any(it.kind != "char" for it in core):
+            return None
+        preds: list[Pred] = []
+        loops = skips = 0
+        for item in core:
+            assert item.pred is not None
+            for _ in range(item.lo):
+                preds.append(item.pred)
+            if item.hi is None:
+                bit = 1 << len(preds)
+                loops |= bit
+                skips |= bit
+                preds.append(item.pred)
+            else:
+                for _ in range(item.hi - item.lo):
+                    skips |= 1 << len(preds)
+                    preds.append(item.pred)
+        return cls(preds, loops, skips, anchored_start, anchored_end)
+
+    def _mask(self, ch: str) -> int:
+        mask = self._masks.get(ch)
+        if mask is None:
+            mask = 0
+            for s, pred in enumerate(self.preds):
+                if pred == ch if isinstance(pred, str) else pred(ch):
+                    mask |= 1 << s
+            if len(self._masks) < 4096:
+                self._masks[ch] = mask
+        return mask
+
+    def _closure(self, active: int) -> int:
+        # A skippable state that is active also activates the states after it, through the end of
+        # its run of skippable states and one past it: adding the active bits to the run's mask
+        # carries them up the run, and the XOR with the mask reads off the bits that changed.
+        skipping = active & self.skips
+        return active | ((self.skips + skipping) ^ self.skips) if skipping else active
+
+    def search(self, text: str) -> bool:
+        final = 1 << self.n
+        restart = 0 if self.anchored_start else 1
+        not_loops = ~self.loops
+        active = self._closure(1)
+        if active & final and not self.anchored_end:
+            return True
+        for ch in text:
+            hit = active & self._mask(ch)
+            active = ((hit & not_loops) << 1) | (hit & self.loops) | restart
+            if active:
+                active = self._closure(active)
+            elif self.anchored_start:
+                return False
+            if active & final and not self.anchored_end:
+                return True
+        return bool(active & final)
 
 
 def _as_literal(branches: list[list[_Item]]) -> str | None:

@@ -8,15 +8,42 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..clients import ClientFactory, OnClient
 from ..model import ApiError
+from ..model.errors import one_line
 from ..settings import Settings
 
 MESSAGE_LIMIT = 500
+MALFORMED = "MalformedResponse"
+# What a well-formed answer of each read always carries. A 200 with a body that is not the service's
+# (a proxy's HTML page, a truncated document) parses into an empty dict for JSON services: without
+# this check, "no keys" or "no alarms" would be read from a broken answer.
+REQUIRED_KEYS = {
+    "GetCallerIdentity": "Account",
+    "DescribeRegions": "Regions",
+    "DescribeTrails": "trailList",
+    "ListTrails": "Trails",
+    "GetTrailStatus": "IsLogging",
+    "DescribeMetricFilters": "metricFilters",
+    "DescribeAlarms": "MetricAlarms",
+    "GetTopicAttributes": "Attributes",
+    "ListSubscriptionsByTopic": "Subscriptions",
+    "GetSubscriptionAttributes": "Attributes",
+    "ListKeys": "Keys",
+    "ListAliases": "Aliases",
+    "DescribeKey": "KeyMetadata",
+    "GetKeyPolicy": "Policy",
+    "GetKeyRotationStatus": "KeyRotationEnabled",
+}
+
+
+class MalformedResponse(Exception):
+    """An answer that is not what the service sends: its body could not be read as the operation's output."""
 
 
 def api_error(
@@ -26,10 +53,19 @@ def api_error(
         err = exc.response.get("Error", {})
         code = err.get("Code") or "ClientError"
         message = err.get("Message") or str(exc)
-    else:
+    elif isinstance(exc, BotoCoreError):
         code = type(exc).__name__
         message = str(exc)
-    return ApiError(service, operation, region, resource, code, message[:MESSAGE_LIMIT])
+    else:  # the answer could not be parsed (botocore raises plain exceptions on some bodies)
+        code = MALFORMED
+        message = f"the response could not be read ({type(exc).__name__}: {exc})"
+    return ApiError(service, operation, region, resource, code, one_line(message, MESSAGE_LIMIT))
+
+
+def _require(operation: str, response: Any) -> None:
+    key = REQUIRED_KEYS.get(operation)
+    if not isinstance(response, dict) or (key is not None and key not in response):
+        raise MalformedResponse(f"{operation} answered without {key or 'a body'}")
 
 
 class CallCounter:
@@ -77,27 +113,61 @@ class AwsReader:
         return self.clients.client(service, region)
 
     def call(
-        self, service: str, region: str, operation: str, resource: str | None = None, **params: Any
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        resource: str | None = None,
+        parse: Callable[[Any], Any] | None = None,
+        **params: Any,
     ) -> tuple[Any, ApiError | None]:
-        """(response, None) or (None, ApiError)."""
+        """(response, None) or (None, ApiError). ``parse`` turns the response into records; an answer
+        it cannot read is an ApiError too (MalformedResponse), never an exception."""
         client = self.client(service, region)
         try:
-            return getattr(client, _snake(operation))(**params), None
-        except (ClientError, BotoCoreError) as exc:
+            response = getattr(client, _snake(operation))(**params)
+            _require(operation, response)
+            return (parse(response) if parse else response), None
+        except Exception as exc:  # noqa: BLE001 - every failure of a read is data: ERROR for what needs it
             return None, api_error(service, operation, region, exc, resource)
 
     def paginate(
-        self, service: str, region: str, operation: str, key: str, resource: str | None = None, **params: Any
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        key: str,
+        resource: str | None = None,
+        parse: Callable[[Any], Any] | None = None,
+        **params: Any,
     ) -> tuple[list[Any] | None, ApiError | None]:
-        """(all items under ``key`` across pages, None) or (None, ApiError)."""
+        """(all items under ``key`` across pages, each through ``parse``, None) or (None, ApiError)."""
+        found, err = self.paginate_lists(service, region, operation, {key: parse}, resource, **params)
+        return (None, err) if found is None else (found[key], None)
+
+    def paginate_lists(
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        lists: Mapping[str, Callable[[Any], Any] | None],
+        resource: str | None = None,
+        **params: Any,
+    ) -> tuple[dict[str, list[Any]] | None, ApiError | None]:
+        """Several lists of one paginated answer (DescribeAlarms: metric and composite alarms), each parsed."""
         client = self.client(service, region)
-        items: list[Any] = []
+        found: dict[str, list[Any]] = {key: [] for key in lists}
         try:
             for page in client.get_paginator(_snake(operation)).paginate(**params):
-                items.extend(page.get(key, []))
-        except (ClientError, BotoCoreError) as exc:
+                _require(operation, page)
+                for key, parse in lists.items():
+                    items = page.get(key, [])
+                    if not isinstance(items, list):
+                        raise MalformedResponse(f"{operation} answered {key} that is not a list")
+                    found[key].extend(parse(i) if parse else i for i in items)
+        except Exception as exc:  # noqa: BLE001 - as in call()
             return None, api_error(service, operation, region, exc, resource)
-        return items, None
+        return found, None
 
 
 def _snake(operation: str) -> str:

@@ -25,6 +25,7 @@ from ..model import (
     Alarm,
     ApiError,
     Arn,
+    CompositeAlarm,
     KeyMetadata,
     KeyRotation,
     KmsKey,
@@ -44,7 +45,7 @@ from ..model.conventions import SNS_MANAGED_KEY_ALIAS
 from ..model.rules import is_enabled_region, rotation_status_worth_reading
 from ..model.snapshot import Doc
 from ..settings import Settings
-from .aws import AwsReader
+from .aws import AwsReader, MalformedResponse
 from .errors import InventoryAbort
 
 Progress = Callable[..., None]
@@ -69,11 +70,8 @@ def collect_snapshot(
     if settings.regions:
         regions = list(settings.regions)
     else:
-        found, regions_error = reader.call("ec2", home, "DescribeRegions")
-        if regions_error:
-            regions = [home]
-        else:
-            regions = sorted(r["RegionName"] for r in found["Regions"] if is_enabled_region(r.get("OptInStatus")))
+        found, regions_error = reader.call("ec2", home, "DescribeRegions", parse=_enabled_regions)
+        regions = [home] if regions_error else found
     report("regions", len(regions))
 
     workers = max(1, min(settings.region_workers, len(regions) + 1))
@@ -143,13 +141,24 @@ def _collect_monitoring(reader: AwsReader, home: str, account: str, pool: Thread
 
     alarm_regions = sorted({g.region for g in log_groups.values() if g.filters})
     alarm_futures = {
-        r: pool.submit(reader.paginate, "cloudwatch", r, "DescribeAlarms", "MetricAlarms", AlarmTypes=["MetricAlarm"])
+        r: pool.submit(
+            reader.paginate_lists,
+            "cloudwatch",
+            r,
+            "DescribeAlarms",
+            {"MetricAlarms": _alarm, "CompositeAlarms": _composite},
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        )
         for r in alarm_regions
     }
     alarms: dict[str, RegionAlarms] = {}
     for region, future in alarm_futures.items():
         found, err = future.result()
-        alarms[region] = RegionAlarms(None if found is None else tuple(_alarm(a) for a in found), err)
+        alarms[region] = (
+            RegionAlarms(None, err)
+            if found is None
+            else RegionAlarms(tuple(found["MetricAlarms"]), None, tuple(found["CompositeAlarms"]))
+        )
 
     topic_futures = {arn: pool.submit(_topic, reader, arn) for arn in sorted(_alarm_topics(log_groups, alarms))}
     topics = {arn: f.result() for arn, f in topic_futures.items()}
@@ -194,14 +203,20 @@ def _log_group(reader: AwsReader, arn: str) -> LogGroup:
     parsed = Arn.parse(arn)
     name = parsed.log_group_name
     filters, err = reader.paginate(
-        "logs", parsed.region, "DescribeMetricFilters", "metricFilters", resource=arn, logGroupName=name
+        "logs",
+        parsed.region,
+        "DescribeMetricFilters",
+        "metricFilters",
+        resource=arn,
+        parse=_metric_filter,
+        logGroupName=name,
     )
     return LogGroup(
         arn=arn,
         region=parsed.region,
         account=parsed.account,
         name=name,
-        filters=None if filters is None else tuple(_metric_filter(f) for f in filters),
+        filters=None if filters is None else tuple(filters),
         error=err,
     )
 
@@ -214,6 +229,10 @@ def _alarm(a: dict[str, Any]) -> Alarm:
     return Alarm.from_json(Doc(a, "MetricAlarms[]"))
 
 
+def _composite(a: dict[str, Any]) -> CompositeAlarm:
+    return CompositeAlarm.from_json(Doc(a, "CompositeAlarms[]"))
+
+
 def _alarm_topics(log_groups: dict[str, LogGroup], alarms: dict[str, RegionAlarms]) -> set[str]:
     """The SNS topics notified by alarms on a metric that some audited filter publishes."""
     watched = {
@@ -224,43 +243,65 @@ def _alarm_topics(log_groups: dict[str, LogGroup], alarms: dict[str, RegionAlarm
     }
     topics: set[str] = set()
     for region, found in alarms.items():
-        for a in found.items or ():
-            if any((region, name, ns) in watched for name, ns in a.watched_metrics()):
-                topics.update(x for x in a.alarm_actions or () if is_sns_topic(x))
+        relevant = [a for a in found.items or () if any((region, n, ns) in watched for n, ns in a.watched_metrics())]
+        for a in relevant:
+            topics.update(x for x in a.alarm_actions or () if is_sns_topic(x))
+        names = {x for a in relevant for x in (a.name, a.arn) if x}
+        for c in found.composites:  # a composite alarm may notify for them
+            if any(f'"{n}"' in (c.rule or "") or f"({n})" in (c.rule or "") for n in names):
+                topics.update(x for x in c.alarm_actions or () if is_sns_topic(x))
     return topics
 
 
 def _topic(reader: AwsReader, arn: str) -> Topic:
     parsed = Arn.parse(arn)
     region = parsed.region
-    attrs, attributes_error = reader.call("sns", region, "GetTopicAttributes", resource=arn, TopicArn=arn)
-    topic = Topic(arn, region, parsed.account, attributes_error=attributes_error)
+    attributes, attributes_error = reader.call(
+        "sns", region, "GetTopicAttributes", resource=arn, parse=_topic_attributes, TopicArn=arn
+    )
+    topic = Topic(arn, region, parsed.account, attributes=attributes, attributes_error=attributes_error)
     if attributes_error and attributes_error.not_found:
         return topic
-    if attrs is not None:
-        topic = replace(topic, attributes=TopicAttributes.from_json(Doc(attrs.get("Attributes", {}), "Attributes")))
     subs, subscriptions_error = reader.paginate(
-        "sns", region, "ListSubscriptionsByTopic", "Subscriptions", resource=arn, TopicArn=arn
+        "sns", region, "ListSubscriptionsByTopic", "Subscriptions", resource=arn, parse=_subscription, TopicArn=arn
     )
     key_id = topic.kms_master_key_id
     return replace(
         topic,
-        subscriptions=None if subs is None else tuple(Subscription.from_json(Doc(s, "Subscriptions[]")) for s in subs),
+        subscriptions=None if subs is None else tuple(_subscription_attributes(reader, region, s) for s in subs),
         subscriptions_error=subscriptions_error,
         kms_key=_topic_key(reader, region, key_id) if key_id and key_id != SNS_MANAGED_KEY_ALIAS else None,
     )
 
 
+def _topic_attributes(response: dict[str, Any]) -> TopicAttributes:
+    return TopicAttributes.from_json(Doc(response["Attributes"], "Attributes"))
+
+
+def _subscription(s: dict[str, Any]) -> Subscription:
+    return Subscription.from_json(Doc(s, "Subscriptions[]"))
+
+
+def _subscription_attributes(reader: AwsReader, region: str, s: Subscription) -> Subscription:
+    """A confirmed subscription's filter policy (ListSubscriptionsByTopic does not give it)."""
+    if not s.confirmed:
+        return s
+    attributes, err = reader.call("sns", region, "GetSubscriptionAttributes", resource=s.arn, SubscriptionArn=s.arn)
+    if err:
+        return replace(s, attributes_error=err)
+    a = attributes.get("Attributes") or {}
+    return replace(s, filter_policy=a.get("FilterPolicy"), filter_policy_scope=a.get("FilterPolicyScope"))
+
+
 def _topic_key(reader: AwsReader, region: str, key_id: str) -> TopicKey:
-    described, err = reader.call("kms", region, "DescribeKey", resource=key_id, KeyId=key_id)
+    meta, err = reader.call("kms", region, "DescribeKey", resource=key_id, parse=_key_metadata, KeyId=key_id)
     if err:
         return TopicKey(key_id, error=err)
-    meta = described["KeyMetadata"]
-    key = TopicKey(key_id, arn=meta.get("Arn"), key_manager=meta.get("KeyManager"))
+    key = TopicKey(key_id, arn=meta.arn, key_manager=meta.key_manager, key_state=meta.key_state)
     if key.key_manager != "CUSTOMER":
         return key
     policy, err = reader.call(
-        "kms", region, "GetKeyPolicy", resource=key.arn, KeyId=meta["KeyId"], PolicyName="default"
+        "kms", region, "GetKeyPolicy", resource=key.arn, KeyId=meta.key_id or key_id, PolicyName="default"
     )
     return replace(key, policy=policy.get("Policy") if policy else None, error=err)
 
@@ -271,35 +312,59 @@ def _topic_key(reader: AwsReader, region: str, key_id: str) -> TopicKey:
 def _collect_kms_region(
     reader: AwsReader, region: str, audited_regions: Iterable[str], keys_pool: ThreadPoolExecutor
 ) -> KmsRegion:
-    keys, err = reader.paginate("kms", region, "ListKeys", "Keys", Limit=1000)
+    keys, err = reader.paginate("kms", region, "ListKeys", "Keys", parse=_listed_key, Limit=1000)
     if err:
         return KmsRegion(None, err)
     aliases, aliases_error = reader.paginate("kms", region, "ListAliases", "Aliases", Limit=100)
     by_key: dict[str, list[str]] = {}
     for a in aliases or []:
-        if a.get("TargetKeyId"):
+        if isinstance(a, dict) and a.get("TargetKeyId") and isinstance(a.get("AliasName"), str):
             by_key.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
     audited = tuple(audited_regions)
     futures = [
-        keys_pool.submit(_collect_key, reader, region, k, by_key.get(k["KeyId"], []), audited) for k in keys or []
+        keys_pool.submit(_collect_key, reader, region, key_id, arn, by_key.get(key_id, []), audited)
+        for key_id, arn in keys or []
     ]
     return KmsRegion(tuple(f.result() for f in futures), None, aliases_error)
 
 
 def _collect_key(
-    reader: AwsReader, region: str, listed: dict[str, Any], aliases: list[str], audited_regions: tuple[str, ...]
+    reader: AwsReader,
+    region: str,
+    key_id: str,
+    arn: str | None,
+    aliases: list[str],
+    audited_regions: tuple[str, ...],
 ) -> KmsKey:
-    key = KmsKey(arn=listed.get("KeyArn"), key_id=listed["KeyId"], region=region, aliases=tuple(sorted(aliases)))
-    described, err = reader.call("kms", region, "DescribeKey", resource=key.arn, KeyId=key.key_id)
+    key = KmsKey(arn=arn, key_id=key_id, region=region, aliases=tuple(sorted(aliases)))
+    meta, err = reader.call("kms", region, "DescribeKey", resource=key.arn, parse=_key_metadata, KeyId=key.key_id)
     if err:
         return replace(key, describe_error=err)
-    meta = KeyMetadata.from_json(Doc(_plain(described["KeyMetadata"]), "KeyMetadata"))
     key = replace(key, metadata=meta)
     if not rotation_status_worth_reading(meta, audited_regions):
         return key
-    status, rotation_error = reader.call("kms", region, "GetKeyRotationStatus", resource=key.arn, KeyId=key.key_id)
-    rotation = None if status is None else KeyRotation.from_json(Doc(_plain(status), "GetKeyRotationStatus"))
+    rotation, rotation_error = reader.call(
+        "kms", region, "GetKeyRotationStatus", resource=key.arn, parse=_rotation, KeyId=key.key_id
+    )
     return replace(key, rotation=rotation, rotation_error=rotation_error)
+
+
+def _listed_key(k: dict[str, Any]) -> tuple[str, str | None]:
+    if not isinstance(k.get("KeyId"), str):
+        raise MalformedResponse(f"a key without a KeyId: {k!r}")
+    return k["KeyId"], k.get("KeyArn")
+
+
+def _key_metadata(response: dict[str, Any]) -> KeyMetadata:
+    return KeyMetadata.from_json(Doc(_plain(response["KeyMetadata"]), "KeyMetadata"))
+
+
+def _rotation(response: dict[str, Any]) -> KeyRotation:
+    return KeyRotation.from_json(Doc(_plain(response), "GetKeyRotationStatus"))
+
+
+def _enabled_regions(response: dict[str, Any]) -> list[str]:
+    return sorted(r["RegionName"] for r in response["Regions"] if is_enabled_region(r.get("OptInStatus")))
 
 
 def _iso(value: Any) -> Any:

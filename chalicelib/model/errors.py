@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class CiswatchError(Exception):
     """The base of every error ciswatch raises on purpose (each package's ``errors`` module derives from it)."""
@@ -21,3 +23,10 @@ class SnapshotError(ModelError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """An error message as one line: upstream HTML pages and stack traces are folded, tags dropped."""
+    if "<" in text and ">" in text:
+        text = re.sub(r"<[^>]*>", " ", text)
+    return " ".join(text.split())[:limit]

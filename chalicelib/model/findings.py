@@ -49,6 +49,7 @@ class Problem(StrEnum):
     TOPIC_MISSING = "topic_missing"
     TOPIC_KEY_UNREADABLE = "topic_key_unreadable"
     TOPIC_KEY_UNUSABLE = "topic_key_unusable"
+    TOPIC_POLICY_DENIES = "topic_policy_denies"
     SUBSCRIPTIONS_UNREADABLE = "subscriptions_unreadable"
     NO_CONFIRMED_SUBSCRIPTION = "no_confirmed_subscription"
     KEY_ROTATION_DISABLED = "key_rotation_disabled"

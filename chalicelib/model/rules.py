@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
 from .conventions import CLOUDWATCH_PRINCIPAL, SNS_MANAGED_KEY_ALIAS
-from .snapshot import KeyMetadata, Topic
+from .policy import Decision, Request, Verdict, evaluate
+from .snapshot import KeyMetadata, Subscription, Topic
+from .sns_filter import Reach, alarm_message, reach
 
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # DescribeRegions' OptInStatus values of a region the account can use.
@@ -64,74 +65,90 @@ def rotation_status_worth_reading(meta: KeyMetadata, audited_regions: Iterable[s
 
 # --- can CloudWatch deliver to this topic ---------------------------------------------------------
 
+# What publishing to an encrypted topic needs of its key (AWS: "Encrypting SNS topics ... CloudWatch").
+KEY_ACTIONS_TO_PUBLISH = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def alarm_request_context(account: str, alarm_arn: str | None) -> dict[str, str]:
+    """The condition keys an alarm's request to SNS and KMS carries (what conditions may test)."""
+    context = {"aws:SourceAccount": account, "aws:SourceOwner": account}
+    if alarm_arn:
+        context["aws:SourceArn"] = alarm_arn
+    return context
+
 
 class TopicKeyVerdict(StrEnum):
     UNENCRYPTED = "unencrypted"
     USABLE = "usable"
     AWS_MANAGED = "aws_managed"  # alias/aws/sns: CloudWatch cannot use it
     UNREADABLE = "unreadable"  # the key or its policy could not be read
+    NOT_ENABLED = "not_enabled"  # Disabled, PendingDeletion, PendingImport...: SNS cannot encrypt with it
     POLICY_DENIES = "policy_denies"
+    UNVERIFIABLE = "unverifiable"  # the policy allows it only under conditions ciswatch cannot evaluate
 
 
-def topic_key_verdict(topic: Topic) -> TopicKeyVerdict:
+def topic_key_verdict(topic: Topic, context: Mapping[str, str] | None = None) -> tuple[TopicKeyVerdict, str]:
+    """Whether CloudWatch can use the key that encrypts the topic, and why not."""
     key_id = topic.kms_master_key_id
     if not key_id:
-        return TopicKeyVerdict.UNENCRYPTED
+        return TopicKeyVerdict.UNENCRYPTED, ""
     key = topic.kms_key
     if key_id == SNS_MANAGED_KEY_ALIAS or (key is not None and key.key_manager == "AWS"):
-        return TopicKeyVerdict.AWS_MANAGED
+        return TopicKeyVerdict.AWS_MANAGED, "it is the AWS managed key alias/aws/sns, which CloudWatch cannot use"
     if key is None or key.error is not None:
-        return TopicKeyVerdict.UNREADABLE
-    if not key_policy_allows_cloudwatch(key.policy):
-        return TopicKeyVerdict.POLICY_DENIES
-    return TopicKeyVerdict.USABLE
+        return TopicKeyVerdict.UNREADABLE, key.error.text() if key and key.error else "not read"
+    if key.key_state is not None and key.key_state != "Enabled":
+        return TopicKeyVerdict.NOT_ENABLED, f"the key is {key.key_state}: SNS cannot encrypt with it"
+    request_context = context or alarm_request_context(topic.account, None)
+    verdicts = [
+        evaluate(key.policy, Request(CLOUDWATCH_PRINCIPAL, action, request_context))
+        for action in KEY_ACTIONS_TO_PUBLISH
+    ]
+    denied = [v for v in verdicts if v.decision in (Decision.DENY, Decision.IMPLICIT_DENY)]
+    if denied:
+        return TopicKeyVerdict.POLICY_DENIES, denied[0].why
+    unknown = [v for v in verdicts if v.decision is Decision.UNKNOWN]
+    if unknown:
+        return TopicKeyVerdict.UNVERIFIABLE, unknown[0].why
+    return TopicKeyVerdict.USABLE, ""
+
+
+def topic_policy_verdict(topic: Topic, context: Mapping[str, str] | None = None) -> Verdict:
+    """Whether the topic's access policy denies CloudWatch sns:Publish (only an explicit Deny can)."""
+    policy = topic.attributes.policy if topic.attributes else None
+    if not policy:
+        return Verdict(Decision.ALLOW)
+    verdict = evaluate(
+        policy, Request(CLOUDWATCH_PRINCIPAL, "sns:Publish", context or {"aws:SourceAccount": topic.account})
+    )
+    if verdict.decision is Decision.IMPLICIT_DENY:
+        return Verdict(Decision.ALLOW)  # same-account alarms need no grant: only a Deny stops them
+    return verdict
+
+
+def subscription_reach(subscription: Subscription, message: Mapping[str, Any]) -> Reach:
+    """Whether an alarm notification passes the subscription's filter policy (UNKNOWN: not readable)."""
+    if subscription.attributes_error is not None:
+        return Reach.UNKNOWN
+    return reach(subscription.filter_policy, subscription.filter_policy_scope, message)
 
 
 def topic_delivers(topic: Topic) -> bool:
-    """CloudWatch can publish to the topic and a confirmed subscriber receives it."""
+    """CloudWatch can publish to the topic and a confirmed subscriber receives alarm notifications."""
     if topic.attributes_error or topic.subscriptions_error or topic.attributes is None:
         return False
-    if topic_key_verdict(topic) not in (TopicKeyVerdict.UNENCRYPTED, TopicKeyVerdict.USABLE):
+    if topic_key_verdict(topic)[0] not in (TopicKeyVerdict.UNENCRYPTED, TopicKeyVerdict.USABLE):
         return False
-    return bool(topic.confirmed_subscriptions)
+    if topic_policy_verdict(topic).decision is not Decision.ALLOW:
+        return False
+    message = alarm_message("any", None, topic.account, None, None)
+    return any(subscription_reach(s, message) is Reach.MATCH for s in topic.confirmed_subscriptions)
 
 
-def key_policy_allows_cloudwatch(policy_text: Any) -> bool:
+def key_policy_allows_cloudwatch(policy_text: Any, account: str = "") -> bool:
     """The key policy lets cloudwatch.amazonaws.com generate data keys and decrypt (what publishing needs)."""
-    try:
-        policy = json.loads(policy_text) if isinstance(policy_text, str) else (policy_text or {})
-    except ValueError:
-        return False
-    if not isinstance(policy, dict):
-        return False
-    statements = policy.get("Statement") or []
-    if isinstance(statements, dict):
-        statements = [statements]
-    allowed: set[str] = set()
-    for st in statements:
-        if not isinstance(st, dict):
-            continue
-        if st.get("Effect") != "Allow" or not _principal_includes_cloudwatch(st.get("Principal")):
-            continue
-        actions = st.get("Action") or []
-        actions = [actions] if isinstance(actions, str) else actions
-        for a in actions:
-            a = str(a).lower()
-            if a in ("kms:*", "*"):
-                allowed.update(("decrypt", "generatedatakey"))
-            elif a.startswith("kms:generatedatakey"):
-                allowed.add("generatedatakey")
-            elif a == "kms:decrypt":
-                allowed.add("decrypt")
-    return {"decrypt", "generatedatakey"} <= allowed
-
-
-def _principal_includes_cloudwatch(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict):
-        return False
-    services = principal.get("Service") or []
-    services = [services] if isinstance(services, str) else services
-    aws = principal.get("AWS")
-    return CLOUDWATCH_PRINCIPAL in services or aws == "*" or aws == ["*"]
+    context = alarm_request_context(account, None) if account else {}
+    return all(
+        evaluate(policy_text, Request(CLOUDWATCH_PRINCIPAL, action, context)).decision is Decision.ALLOW
+        for action in KEY_ACTIONS_TO_PUBLISH
+    )

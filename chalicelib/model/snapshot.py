@@ -78,10 +78,12 @@ class Doc:
             raise SnapshotError(f"expected a whole number, found {value!r}", self._at(key))
         return value
 
-    def opt_mapping(self, key: str) -> Mapping[str, Any] | None:
+    def opt_mapping(self, key: str, shape: Any = None) -> Mapping[str, Any] | None:
         value = self.data.get(key)
         if value is not None and not isinstance(value, dict):
             raise SnapshotError(f"expected an object, found {_kind(value)}", self._at(key))
+        if value is not None and shape is not None:
+            check_shape(value, shape, self._at(key))
         return value
 
     def opt_array(self, key: str) -> list[Any] | None:
@@ -121,6 +123,79 @@ class Doc:
         if bad:
             raise SnapshotError(f"expected strings, found {_kind(bad[0])}", self._at(key))
         return tuple(value)
+
+
+# The shapes of the AWS documents the checks read inside (unknown keys are allowed; known keys, when
+# present, must have these types): a saved snapshot is input, and a wrong type is named, not a crash.
+STRING_MAP = "string map"
+SELECTORS_SHAPE: Any = {
+    "EventSelectors": [
+        {
+            "ReadWriteType": str,
+            "IncludeManagementEvents": bool,
+            "ExcludeManagementEventSources": [str],
+            "DataResources": [{"Type": str, "Values": [str]}],
+        }
+    ],
+    "AdvancedEventSelectors": [
+        {
+            "Name": str,
+            "FieldSelectors": [
+                {
+                    "Field": str,
+                    "Equals": [str],
+                    "NotEquals": [str],
+                    "StartsWith": [str],
+                    "NotStartsWith": [str],
+                    "EndsWith": [str],
+                    "NotEndsWith": [str],
+                }
+            ],
+        }
+    ],
+}
+METRIC_MATH_SHAPE: Any = {
+    "Id": str,
+    "Expression": str,
+    "MetricStat": {
+        "Metric": {"MetricName": str, "Namespace": str, "Dimensions": [{"Name": str, "Value": str}]},
+        "Period": int,
+        "Stat": str,
+        "Unit": str,
+    },
+    "ReturnData": bool,
+}
+MULTI_REGION_SHAPE: Any = {
+    "MultiRegionKeyType": str,
+    "PrimaryKey": {"Arn": str, "Region": str},
+    "ReplicaKeys": [{"Arn": str, "Region": str}],
+}
+
+
+def check_shape(value: Any, shape: Any, path: str) -> None:
+    """Raise SnapshotError naming the first place where ``value`` does not have ``shape``."""
+    if shape is STRING_MAP:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise SnapshotError(f"expected an object of strings, found {_kind(value)}", path)
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise SnapshotError(f"expected a list, found {_kind(value)}", path)
+        for i, item in enumerate(value):
+            check_shape(item, shape[0], f"{path}[{i}]")
+    elif isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise SnapshotError(f"expected an object, found {_kind(value)}", path)
+        for key, sub in shape.items():
+            if key in value:
+                check_shape(value[key], sub, f"{path}.{key}")
+    elif shape is bool:
+        if not isinstance(value, bool):
+            raise SnapshotError(f"expected true/false, found {_kind(value)}", path)
+    elif shape is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SnapshotError(f"expected a whole number, found {_kind(value)}", path)
+    elif shape is str and not isinstance(value, str):
+        raise SnapshotError(f"expected a string, found {_kind(value)}", path)
 
 
 def _kind(value: Any) -> str:
@@ -248,7 +323,7 @@ class Trail:
             cloudwatch_logs_role_arn=d.opt_str("cloudwatch_logs_role_arn"),
             is_logging=None if status is None else bool(status.opt_bool("IsLogging")),
             status_error=ApiError.read(d, "status_error"),
-            selectors=d.opt_mapping("selectors"),
+            selectors=d.opt_mapping("selectors", SELECTORS_SHAPE),
             selectors_error=ApiError.read(d, "selectors_error"),
             listed_only=bool(d.opt_bool("listed_only")),
         )
@@ -310,7 +385,7 @@ class MetricTransformation:
             d.opt_str("metricNamespace"),
             d.opt_str("metricValue"),
             d.opt_num("defaultValue"),
-            d.opt_mapping("dimensions"),
+            d.opt_mapping("dimensions", STRING_MAP),
             d.opt_str("unit"),
         )
 
@@ -424,6 +499,7 @@ class Alarm:
     metrics: tuple[Mapping[str, Any], ...] | None = None  # metric math, as AWS gives it
     state_value: str | None = None
     treat_missing_data: str | None = None
+    unit: str | None = None
 
     def to_json(self) -> Json:
         return _present(
@@ -445,6 +521,7 @@ class Alarm:
                 ("Metrics", None if self.metrics is None else [dict(m) for m in self.metrics]),
                 ("StateValue", self.state_value),
                 ("TreatMissingData", self.treat_missing_data),
+                ("Unit", self.unit),
             )
         )
 
@@ -467,35 +544,101 @@ class Alarm:
             comparison_operator=d.opt_str("ComparisonOperator"),
             actions_enabled=d.opt_bool("ActionsEnabled"),
             alarm_actions=d.strings("AlarmActions"),
-            metrics=None if metrics is None else tuple(Doc(m, f"Metrics[{i}]").data for i, m in enumerate(metrics)),
+            metrics=None if metrics is None else tuple(_metric_math(m, d, i) for i, m in enumerate(metrics)),
             state_value=d.opt_str("StateValue"),
             treat_missing_data=d.opt_str("TreatMissingData"),
+            unit=d.opt_str("Unit"),
         )
 
     def watched_metrics(self) -> list[tuple[str, str | None]]:
         """(metric name, namespace) pairs the alarm watches, directly or through metric math."""
+        return [(w.name, w.namespace) for w in self.watched()]
+
+    def watched(self) -> list[WatchedMetric]:
+        """Every metric the alarm asks for: name, namespace, dimensions and unit (metric math included)."""
         if self.metric_name:
-            return [(self.metric_name, self.namespace)]
-        out: list[tuple[str, str | None]] = []
+            dims = {d.name: d.value for d in self.dimensions or ()}
+            return [WatchedMetric(self.metric_name, self.namespace, dims, self.unit)]
+        out: list[WatchedMetric] = []
         for m in self.metrics or ():
-            metric = (m.get("MetricStat") or {}).get("Metric") or {}
+            stat = m.get("MetricStat") or {}
+            metric = stat.get("Metric") or {}
             if metric.get("MetricName"):
-                out.append((metric["MetricName"], metric.get("Namespace")))
+                dims = {str(d.get("Name")): str(d.get("Value")) for d in metric.get("Dimensions") or []}
+                out.append(WatchedMetric(metric["MetricName"], metric.get("Namespace"), dims, stat.get("Unit")))
         return out
+
+
+def _metric_math(m: Any, d: Doc, i: int) -> Mapping[str, Any]:
+    check_shape(m, METRIC_MATH_SHAPE, f"{d.path}.Metrics[{i}]" if d.path else f"Metrics[{i}]")
+    return dict(m)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedMetric:
+    """A metric as an alarm asks for it: CloudWatch matches name, namespace, every dimension and the unit."""
+
+    name: str
+    namespace: str | None
+    dimensions: Mapping[str, str]
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeAlarm:
+    """A composite alarm: it notifies its own actions when its rule, over other alarms' states, changes."""
+
+    name: str
+    arn: str | None = None
+    rule: str | None = None
+    actions_enabled: bool | None = None
+    alarm_actions: tuple[str, ...] | None = None
+
+    def to_json(self) -> Json:
+        return _present(
+            (
+                ("AlarmName", self.name),
+                ("AlarmArn", self.arn),
+                ("AlarmRule", self.rule),
+                ("ActionsEnabled", self.actions_enabled),
+                ("AlarmActions", self.alarm_actions),
+            )
+        )
+
+    @classmethod
+    def from_json(cls, d: Doc) -> CompositeAlarm:
+        return cls(
+            d.string("AlarmName"),
+            d.opt_str("AlarmArn"),
+            d.opt_str("AlarmRule"),
+            d.opt_bool("ActionsEnabled"),
+            d.strings("AlarmActions"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RegionAlarms:
     items: tuple[Alarm, ...] | None  # None: DescribeAlarms failed (see error)
     error: ApiError | None = None
+    composites: tuple[CompositeAlarm, ...] = ()
 
     def to_json(self) -> Json:
-        return {"items": None if self.items is None else [a.to_json() for a in self.items], "error": _err(self.error)}
+        out: Json = {
+            "items": None if self.items is None else [a.to_json() for a in self.items],
+            "error": _err(self.error),
+        }
+        if self.composites:
+            out["composites"] = [c.to_json() for c in self.composites]
+        return out
 
     @classmethod
     def from_json(cls, d: Doc) -> RegionAlarms:
         items = d.opt_items("items")
-        return cls(None if items is None else tuple(Alarm.from_json(a) for a in items), ApiError.read(d, "error"))
+        return cls(
+            None if items is None else tuple(Alarm.from_json(a) for a in items),
+            ApiError.read(d, "error"),
+            tuple(CompositeAlarm.from_json(c) for c in d.opt_items("composites") or []),
+        )
 
     def with_alarm(self, alarm: Alarm) -> RegionAlarms:
         return replace(self, items=_replace_by(self.items or (), "name", alarm))
@@ -505,17 +648,33 @@ class RegionAlarms:
 class Subscription:
     arn: str | None  # "PendingConfirmation" until the endpoint confirms
     protocol: str | None
+    filter_policy: str | None = None  # the subscription's FilterPolicy (JSON text), if any
+    filter_policy_scope: str | None = None  # MessageAttributes (the default) or MessageBody
+    attributes_error: ApiError | None = None  # GetSubscriptionAttributes failed
 
     @property
     def confirmed(self) -> bool:
         return (self.arn or "").startswith("arn:")
 
     def to_json(self) -> Json:
-        return {"SubscriptionArn": self.arn, "Protocol": self.protocol}
+        out: Json = {"SubscriptionArn": self.arn, "Protocol": self.protocol}
+        if self.filter_policy is not None:
+            out["FilterPolicy"] = self.filter_policy
+        if self.filter_policy_scope is not None:
+            out["FilterPolicyScope"] = self.filter_policy_scope
+        if self.attributes_error is not None:
+            out["attributes_error"] = self.attributes_error.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: Doc) -> Subscription:
-        return cls(d.opt_str("SubscriptionArn"), d.opt_str("Protocol"))
+        return cls(
+            d.opt_str("SubscriptionArn"),
+            d.opt_str("Protocol"),
+            d.opt_str("FilterPolicy"),
+            d.opt_str("FilterPolicyScope"),
+            ApiError.read(d, "attributes_error"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +684,7 @@ class TopicAttributes:
     display_name: str | None = None
     subscriptions_confirmed: str | None = None
     subscriptions_pending: str | None = None
+    policy: str | None = None  # the topic's access policy (JSON text)
 
     def to_json(self) -> Json:
         return _present(
@@ -534,6 +694,7 @@ class TopicAttributes:
                 ("DisplayName", self.display_name),
                 ("SubscriptionsConfirmed", self.subscriptions_confirmed),
                 ("SubscriptionsPending", self.subscriptions_pending),
+                ("Policy", self.policy),
             )
         )
 
@@ -545,6 +706,7 @@ class TopicAttributes:
             d.opt_str("DisplayName"),
             d.opt_str("SubscriptionsConfirmed"),
             d.opt_str("SubscriptionsPending"),
+            d.opt_str("Policy"),
         )
 
 
@@ -557,20 +719,29 @@ class TopicKey:
     key_manager: str | None = None
     policy: str | None = None  # the key policy document, as GetKeyPolicy returns it (JSON text)
     error: ApiError | None = None
+    key_state: str | None = None  # None: not read (snapshots from before it was)
 
     def to_json(self) -> Json:
-        return {
+        out: Json = {
             "id": self.id,
             "arn": self.arn,
             "key_manager": self.key_manager,
             "policy": self.policy,
             "error": _err(self.error),
         }
+        if self.key_state is not None:
+            out["key_state"] = self.key_state
+        return out
 
     @classmethod
     def from_json(cls, d: Doc) -> TopicKey:
         return cls(
-            d.string("id"), d.opt_str("arn"), d.opt_str("key_manager"), d.opt_str("policy"), ApiError.read(d, "error")
+            d.string("id"),
+            d.opt_str("arn"),
+            d.opt_str("key_manager"),
+            d.opt_str("policy"),
+            ApiError.read(d, "error"),
+            d.opt_str("key_state"),
         )
 
 
@@ -680,7 +851,7 @@ class KeyMetadata:
             key_state=d.opt_str("KeyState"),
             custom_key_store_id=d.opt_str("CustomKeyStoreId"),
             multi_region=d.opt_bool("MultiRegion"),
-            multi_region_configuration=d.opt_mapping("MultiRegionConfiguration"),
+            multi_region_configuration=d.opt_mapping("MultiRegionConfiguration", MULTI_REGION_SHAPE),
             description=d.opt_str("Description"),
             creation_date=d.opt_str("CreationDate"),
             enabled=d.opt_bool("Enabled"),
@@ -834,7 +1005,7 @@ class AccountSnapshot:
         if regions is None:
             raise SnapshotError("missing", "regions")
         by_operation = d.opt_mapping("api_calls_by_operation")
-        return cls(
+        snapshot = cls(
             account=d.string("account"),
             partition=d.opt_str("partition") or "aws",
             regions=regions,
@@ -851,6 +1022,25 @@ class AccountSnapshot:
             api_calls_by_operation=None if by_operation is None else dict(by_operation),
             duration_s=d.opt_num("duration_s"),
         )
+        snapshot.check_consistency()
+        return snapshot
+
+    def check_consistency(self) -> None:
+        """Records listed under a key must be the records of that key (a hand-edited file may disagree)."""
+        for arn, group in self.log_groups.items():
+            if group.arn != arn:
+                raise SnapshotError(
+                    f"is the log group {group.arn!r}, listed under another ARN", f"log_groups[{arn!r}].arn"
+                )
+        for arn, topic in self.topics.items():
+            if topic.arn != arn:
+                raise SnapshotError(f"is the topic {topic.arn!r}, listed under another ARN", f"topics[{arn!r}].arn")
+        for region, data in self.kms.items():
+            for i, key in enumerate(data.keys or ()):
+                if key.region != region:
+                    raise SnapshotError(
+                        f"is {key.region!r}, not the region it is listed under", f"kms[{region!r}].keys[{i}].region"
+                    )
 
     # --- immutable updates (the remediation planner's simulation) -----------------------------------
 

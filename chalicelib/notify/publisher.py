@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from ..model.errors import one_line
 from ..state.store import StateStore
 from .digest import build_digest
 
@@ -24,7 +25,7 @@ def deliver_outbox(store: StateStore, sns: Any, topic_arn: str, benchmark: str, 
         return {"published": False, "transitions": 0, "message_id": None, "error": None}
     try:
         message_id = sns.publish(TopicArn=topic_arn, **digest)["MessageId"]
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an unreadable answer too: the digest waits for the next run
         store.release(claimed, run_id)
         code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
         log.warning(
@@ -37,7 +38,7 @@ def deliver_outbox(store: StateStore, sns: Any, topic_arn: str, benchmark: str, 
             "published": False,
             "transitions": len(claimed),
             "message_id": None,
-            "error": f"sns:Publish failed: {code}: {exc}",
+            "error": one_line(f"sns:Publish failed: {code}: {exc}"),
         }
     store.mark_notified(claimed, run_id, message_id)
     return {

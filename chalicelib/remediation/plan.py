@@ -432,6 +432,9 @@ FIXES: dict[Problem, Fixer] = {
     Problem.TOPIC_KEY_UNUSABLE: _alarm_for(
         lambda f: f"{f.reason}: an alarm on the same metric that notifies a topic CloudWatch can publish to"
     ),
+    Problem.TOPIC_POLICY_DENIES: _alarm_for(
+        lambda f: f"{f.reason}: an alarm on the same metric that notifies a topic CloudWatch may publish to"
+    ),
     Problem.ALARM_ACTIONS_DISABLED: _enable_alarm_actions,
     Problem.NO_CONFIRMED_SUBSCRIPTION: _subscribe,
 }

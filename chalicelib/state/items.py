@@ -14,11 +14,12 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..model import Finding, Scope
+from ..model import Finding, Scope, Status
 from ..model.conventions import KMS_ROTATION_CONTROL
 from .table import TTL_ATTRIBUTE
 
 EVIDENCE_LIMIT = 4000
+KNOWN_STATUSES = frozenset({*(str(s) for s in Status), "CLOSED"})
 _ser, _de = TypeSerializer(), TypeDeserializer()
 Item = dict[str, Any]
 
@@ -41,13 +42,30 @@ def _json_text(value: Any) -> str:
 
 
 def _decoded(value: Any, default: Any) -> Any:
-    """A JSON attribute as stored (text) -> the value; a value already decoded stays as it is."""
+    """A JSON attribute as stored (text) -> the value, of the default's type; anything else -> the default."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            value = json.loads(value)
         except ValueError:
             return default
-    return default if value is None else value
+    return value if isinstance(value, type(default)) else default
+
+
+def _whole(value: Any) -> int | None:
+    """A stored count or revision as an int; None when it is not a whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def scope_of(item: Mapping[str, Any]) -> Scope:
@@ -94,6 +112,8 @@ class FindingItem:
     run_id: str
     rev: int
     scope: Scope
+    stored_rev: Any = None  # the revision exactly as stored (the conditional write compares with it)
+    defects: tuple[str, ...] = ()  # what could not be read as written (reported; the next write repairs it)
 
     @property
     def sk(self) -> str:
@@ -137,6 +157,7 @@ class FindingItem:
             run_id=run_id,
             rev=rev,
             scope=f.scope,
+            stored_rev=rev,
         )
 
     def to_item(self) -> Item:
@@ -170,27 +191,58 @@ class FindingItem:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> FindingItem:
+        """Never raises: what cannot be read is named in ``defects`` and replaced by what is known."""
+        defects = []
+        sk = str(item.get("sk") or "")
+        _, _, rest = sk.partition("FINDING#")
+        sk_control, _, sk_resource = rest.partition("#")
+        control, resource = item.get("control"), item.get("resource")
+        if not isinstance(control, str) or not control:
+            defects.append(f"control is {control!r}; taken from the key")
+            control = sk_control
+        if not isinstance(resource, str) or not resource:
+            defects.append(f"resource is {resource!r}; taken from the key")
+            resource = sk_resource
+        raw_rev = item.get("rev")
+        rev = _whole(raw_rev)
+        if rev is None:
+            defects.append(f"rev is {raw_rev!r}, not a whole number")
+        pending_count = _whole(item.get("pending_count", 0))
+        if pending_count is None:
+            defects.append(f"pending_count is {item.get('pending_count')!r}, not a whole number; the window restarts")
+        status, pending = item.get("status"), item.get("pending_status")
+        if status is not None and status not in KNOWN_STATUSES:
+            defects.append(f"status is {status!r}; taken as unknown")
+            status = None
+        if pending is not None and pending not in KNOWN_STATUSES:
+            defects.append(f"pending_status is {pending!r}; ignored")
+            pending = None
+        evidence = item.get("evidence")
+        decoded = _decoded(evidence, {})
+        if evidence is not None and not decoded and evidence not in ("{}", {}):
+            if not (isinstance(evidence, str) and evidence.endswith("...(truncated)")):
+                defects.append("evidence is not a JSON object")
         return cls(
             account=str(item.get("account") or ""),
-            control=str(item.get("control") or ""),
-            resource=str(item.get("resource") or ""),
-            region=item.get("region"),
-            cis_id=item.get("cis_id"),
-            security_hub_id=item.get("security_hub_id"),
-            severity=item.get("severity"),
-            confirmation=Confirmation(
-                item.get("status"), item.get("pending_status"), int(item.get("pending_count") or 0)
-            ),
-            observed_status=item.get("observed_status"),
-            reason=item.get("reason"),
-            remediation=item.get("remediation"),
-            evidence=_decoded(item.get("evidence"), {}),
+            control=control,
+            resource=resource,
+            region=_text(item.get("region")),
+            cis_id=_text(item.get("cis_id")),
+            security_hub_id=_text(item.get("security_hub_id")),
+            severity=_text(item.get("severity")),
+            confirmation=Confirmation(status, pending, pending_count or 0),
+            observed_status=_text(item.get("observed_status")),
+            reason=_text(item.get("reason")),
+            remediation=_text(item.get("remediation")),
+            evidence=decoded,
             first_seen=str(item.get("first_seen") or ""),
             last_seen=str(item.get("last_seen") or ""),
             last_changed=str(item.get("last_changed") or ""),
             run_id=str(item.get("run_id") or ""),
-            rev=int(item.get("rev") or 0),
+            rev=rev or 0,
             scope=scope_of(item),
+            stored_rev=raw_rev,
+            defects=tuple(defects),
         )
 
     def view(self) -> dict[str, Any]:
@@ -290,28 +342,28 @@ class TransitionItem:
             baseline = Baseline(
                 counts=_decoded(item.get("counts"), {}),
                 failing=[f for f in failing if isinstance(f, dict)] if isinstance(failing, list) else [],
-                failing_total=int(item.get("failing_total") or 0),
+                failing_total=_whole(item.get("failing_total")) or 0,
             )
         expires = item.get(TTL_ATTRIBUTE)
         return cls(
             pk=str(item.get("pk") or ""),
             sk=str(item.get("sk") or ""),
             account=str(item.get("account") or ""),
-            kind=item.get("kind"),
+            kind=_text(item.get("kind")),
             run_id=str(item.get("run_id") or ""),
             at=str(item.get("at") or ""),
-            expires_at=int(expires) if isinstance(expires, int | float) else None,
+            expires_at=_whole(expires),
             announce="outbox" in item,
-            finding=item.get("finding"),
-            control=item.get("control"),
-            resource=item.get("resource"),
-            region=item.get("region"),
-            cis_id=item.get("cis_id"),
-            severity=item.get("severity"),
-            from_status=item.get("from_status"),
-            to_status=item.get("to_status"),
-            reason=item.get("reason"),
-            remediation=item.get("remediation"),
+            finding=_text(item.get("finding")),
+            control=_text(item.get("control")),
+            resource=_text(item.get("resource")),
+            region=_text(item.get("region")),
+            cis_id=_text(item.get("cis_id")),
+            severity=_text(item.get("severity")),
+            from_status=_text(item.get("from_status")),
+            to_status=_text(item.get("to_status")),
+            reason=_text(item.get("reason")),
+            remediation=_text(item.get("remediation")),
             scope=scope_of(item),
             baseline=baseline,
         )
@@ -360,5 +412,4 @@ class RunItem:
         for key in cls.DECODED:
             if key in summary:
                 summary[key] = _decoded(summary[key], {})
-        expires = item.get(TTL_ATTRIBUTE)
-        return cls(summary, int(expires) if isinstance(expires, int | float) else None)
+        return cls(summary, _whole(item.get(TTL_ATTRIBUTE)))

@@ -39,6 +39,9 @@ from .transitions import CLOSED, Change, announcement, step
 
 BASELINE = "BASELINE"
 MAX_ATTEMPTS = 6
+# A baseline still being written by another run is waited out this long; after it, that run is
+# taken to have died and this run records as usual.
+BASELINE_LEASE = timedelta(minutes=15)
 Clock = Callable[[], datetime]
 
 
@@ -134,6 +137,7 @@ class StateStore:
         self.workers = workers
         self.clock = clock or (lambda: datetime.now(UTC))
         self.usage = Usage()
+        self.defects: list[str] = []  # stored items that could not be read as written: reported, then repaired
         self._seq = 0
         self._seq_lock = threading.Lock()
 
@@ -196,7 +200,9 @@ class StateStore:
             ExpressionAttributeValues=to_wire({":pk": self.pk, ":f": "FINDING#"}),
             ConsistentRead=True,
         )
-        found = (FindingItem.from_item(i) for i in items)
+        found = [FindingItem.from_item(i) for i in items]
+        for f in found:
+            self.defects.extend(f"{f.sk}: {d}" for d in f.defects)
         return {f.sk: f for f in found}
 
     def record(
@@ -223,9 +229,11 @@ class StateStore:
         return RecordResult(False, transitions, self.usage)
 
     def _claim_baseline(self, run_id: str, at: str) -> bool | None:
-        """None: the account has history. True: this run is the baseline. False: another run's is."""
-        if self._get("META") is not None:
-            return None
+        """None: the account has history. True: this run is the baseline. False: another run's is
+        (claimed a moment ago, or still being written): this run records quietly, announcing nothing."""
+        meta = self._get("META")
+        if meta is not None:
+            return None if self._baseline_settled(meta) else False
         try:
             resp = self.db.put_item(
                 TableName=self.table,
@@ -242,6 +250,31 @@ class StateStore:
                 self.usage.conflicts += 1
                 return False
             raise
+
+    def _baseline_settled(self, meta: Item) -> bool:
+        if meta.get("baseline_complete") or "baseline_run" not in meta:
+            return True
+        try:
+            started = datetime.strptime(str(meta.get("first_run_at")), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            self.defects.append(f"META has an unreadable first_run_at {meta.get('first_run_at')!r}; taken as settled")
+            return True
+        return self.clock() - started > BASELINE_LEASE
+
+    def _complete_baseline(self, run_id: str) -> None:
+        try:
+            resp = self.db.update_item(
+                TableName=self.table,
+                Key=to_wire({"pk": self.pk, "sk": "META"}),
+                UpdateExpression="SET baseline_complete = :yes",
+                ConditionExpression="baseline_run = :run",
+                ExpressionAttributeValues=to_wire({":yes": True, ":run": run_id}),
+                ReturnConsumedCapacity="TOTAL",
+            )
+            self.usage.add(resp, written=1)
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
 
     def _record_baseline(
         self,
@@ -275,6 +308,7 @@ class StateStore:
             baseline=Baseline(counts, [_brief(f) for f in failing][:500], len(failing)),
         )
         self._batch_put([transition.to_item()])
+        self._complete_baseline(run_id)
         return RecordResult(True, [transition], self.usage)
 
     def _record_one(
@@ -301,11 +335,16 @@ class StateStore:
         observed = f.status if f else CLOSED
         confirmation, change = step(item.confirmation if item else None, observed, self._confirm_runs(control))
         rev = item.rev if item else 0
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
-            if item is None
-            else {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": to_wire({":rev": rev})}
-        )
+        condition: dict[str, Any]
+        if item is None:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        elif item.stored_rev is None:  # a damaged item without a revision: replace it while it still has none
+            condition = {"ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(rev)"}
+        else:  # compare with the revision exactly as stored, even a damaged one, so the write repairs it
+            condition = {
+                "ConditionExpression": "rev = :rev",
+                "ExpressionAttributeValues": to_wire({":rev": item.stored_rev}),
+            }
         first_seen = item.first_seen if item else at
         last_changed = at if change or item is None else item.last_changed
         if f is not None:
