@@ -14,6 +14,8 @@ from chalicelib.checks import run_checks
 from chalicelib.checks.judge import CATCH_ALL_SHARE, recommended_pattern, unrelated_share
 from chalicelib.model import AccountSnapshot
 
+from .builders import snapshot_document
+
 ACCOUNT = "111122223333"
 HOME = "ap-northeast-1"
 LG_ARN = f"arn:aws:logs:{HOME}:{ACCOUNT}:log-group:trail-logs:*"
@@ -101,18 +103,9 @@ def snapshot(filters, alarms, topic_record=None, trails=None, composites=None, g
             "error": None,
         }
     }
-    return {
-        "schema": 1,
-        "account": ACCOUNT,
-        "partition": "aws",
-        "regions": [HOME],
-        "regions_error": None,
-        "trails": {"region": HOME, "items": trails or [trail()], "error": None},
-        "log_groups": log_groups,
-        "alarms": {HOME: region_alarms},
-        "topics": {TOPIC: topic_record or topic()},
-        "kms": {HOME: {"keys": [], "error": None, "aliases_error": None}},
-    }
+    return snapshot_document(
+        ACCOUNT, HOME, trails or [trail()], log_groups, {HOME: region_alarms}, {TOPIC: topic_record or topic()}
+    )
 
 
 def finding(snap, control="vpc_changes"):

@@ -9,6 +9,8 @@ from chalicelib.checks.selectors import selector_gap
 from chalicelib.model import AccountSnapshot
 from chalicelib.model.rules import key_policy_allows_cloudwatch
 
+from .builders import snapshot_document
+
 
 def run_checks(snapshot, benchmark):
     """The checks on a snapshot written as its JSON document (the shape a saved --snapshot has)."""
@@ -45,14 +47,11 @@ def trail(**over):
 
 
 def snapshot(trails=None, topic=None, kms=None, topic_arn=TOPIC):
-    return {
-        "schema": 1,
-        "account": ACCOUNT,
-        "partition": "aws",
-        "regions": [HOME],
-        "regions_error": None,
-        "trails": {"region": HOME, "items": [trail()] if trails is None else trails, "error": None},
-        "log_groups": {
+    return snapshot_document(
+        ACCOUNT,
+        HOME,
+        [trail()] if trails is None else trails,
+        log_groups={
             LG_ARN: {
                 "arn": LG_ARN,
                 "region": HOME,
@@ -68,7 +67,7 @@ def snapshot(trails=None, topic=None, kms=None, topic_arn=TOPIC):
                 ],
             }
         },
-        "alarms": {
+        alarms={
             HOME: {
                 "error": None,
                 "items": [
@@ -86,7 +85,7 @@ def snapshot(trails=None, topic=None, kms=None, topic_arn=TOPIC):
                 ],
             }
         },
-        "topics": {
+        topics={
             topic_arn: topic
             or {
                 "arn": topic_arn,
@@ -99,8 +98,8 @@ def snapshot(trails=None, topic=None, kms=None, topic_arn=TOPIC):
                 "kms_key": None,
             }
         },
-        "kms": {HOME: {"keys": kms or [], "error": None, "aliases_error": None}},
-    }
+        kms=kms,
+    )
 
 
 def root_finding(snap, benchmark="5.0.0"):
