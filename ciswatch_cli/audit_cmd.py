@@ -17,13 +17,12 @@ from chalicelib.report.table import render_table
 
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
 from .options import (
-    check_regions_enabled,
-    check_topic_arn,
     parse_regions,
     resolve_benchmark_arg,
     settings_from_args,
     write_output,
 )
+from .preflight import check_regions_enabled, check_topic_arn
 
 
 def load_snapshot(path: str) -> AccountSnapshot:

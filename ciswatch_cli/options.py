@@ -8,11 +8,7 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import catalog
-from chalicelib.inventory.regions import enabled_regions
-from chalicelib.model import Arn
 from chalicelib.model.rules import is_region_name
 from chalicelib.settings import Settings
 
@@ -67,29 +63,6 @@ def _endpoint(url: str, where: str) -> str:
     except ValueError:
         raise UsageError(f"{where}: not an http(s) URL (bad port): {url!r}") from None
     return text
-
-
-def check_topic_arn(value: str | None) -> str | None:
-    """An SNS topic ARN, checked before anything is read or recorded."""
-    if value is None:
-        return None
-    arn = Arn.try_parse(value)
-    if arn is None or arn.service != "sns" or not arn.region or not arn.account or not arn.resource:
-        raise UsageError(f"--topic-arn: not an SNS topic ARN: {value!r}")
-    return value
-
-
-def check_regions_enabled(settings: Settings) -> None:
-    """Every --regions name must be a region the account has enabled (as POST /audits checks)."""
-    if not settings.regions:
-        return
-    try:
-        enabled = enabled_regions(settings)
-    except (ClientError, BotoCoreError):
-        return  # cannot tell: the audit itself reports what it could not read
-    unknown = [r for r in settings.regions if r not in enabled]
-    if unknown:
-        raise UsageError(f"--regions: not a region enabled in this account: {', '.join(unknown)}")
 
 
 def settings_from_args(args: argparse.Namespace, **changes: Any) -> Settings:

@@ -17,7 +17,8 @@ from chalicelib.remediation.template import to_cloudformation
 
 from .audit_cmd import judge_snapshot_file
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
-from .options import check_regions_enabled, parse_regions, resolve_benchmark_arg, settings_from_args, write_output
+from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
+from .preflight import check_regions_enabled
 
 
 def run(args: argparse.Namespace) -> int:
