@@ -20,6 +20,7 @@ from .model.findings import summarize
 from .notify.publisher import deliver_outbox
 from .settings import Settings
 from .state.items import FindingItem
+from .state.scope import RunScope
 from .state.store import StateStore
 
 log = logging.getLogger("ciswatch.pipeline")
@@ -87,6 +88,13 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
+def run_scope(result: AuditResult) -> RunScope:
+    """What the run read: its benchmark and regions, and whether those were every enabled region."""
+    snapshot = result.snapshot
+    every = snapshot.regions_source == "DescribeRegions" and snapshot.regions_error is None
+    return RunScope(result.benchmark, tuple(result.regions), every)
+
+
 def closable_filter(snapshot: AccountSnapshot) -> Callable[[FindingItem], bool]:
     """A stored finding absent from this run is closed only if this run could have seen it."""
     readable = snapshot.readable_kms_regions()
@@ -137,14 +145,26 @@ def run_audit(
         confirm_runs=settings.confirm_runs,
         confirm_runs_kms=settings.confirm_runs_kms,
     )
-    recorded = store.record(result.findings, run_id, closable_filter(result.snapshot))
+    scope = run_scope(result)
+    recorded = store.record(result.findings, run_id, closable_filter(result.snapshot), scope)
+    summary["scope"] = {
+        "benchmark": scope.benchmark,
+        "regions": list(scope.regions),
+        "all_regions": scope.all_regions,
+        **recorded.scope.to_json(),
+    }
     summary["baseline"] = recorded.baseline
     summary["transitions"] = len(recorded.transitions)
     summary["transitions_list"] = [t.brief() for t in recorded.transitions]
-    if settings.topic_arn:
+    if settings.topic_arn and recorded.scope.recorded:
         topic_region = Arn.parse(settings.topic_arn).region
         summary["notification"] = deliver_outbox(
-            store, sns or aws_client("sns", settings, topic_region), settings.topic_arn, result.benchmark, run_id
+            store,
+            sns or aws_client("sns", settings, topic_region),
+            settings.topic_arn,
+            result.benchmark,
+            run_id,
+            scope.describe(),
         )
     summary["notification_failures"] = 1 if summary["notification"] and summary["notification"].get("error") else 0
     if store.defects:

@@ -76,9 +76,14 @@ def _remediate(p: argparse.ArgumentParser) -> None:
         "--namespace", default=DEFAULT_NAMESPACE, help=f"metric namespace for new filters (default {DEFAULT_NAMESPACE})"
     )
     p.add_argument(
-        "--apply", action="store_true", help="apply the plan through the AWS API (creations; changes need --yes)"
+        "--apply",
+        action="store_true",
+        help="apply the plan through the AWS API, after showing it and asking (creations only, unless --modify-existing)",
     )
-    p.add_argument("--yes", action="store_true", help="with --apply: also change existing resources")
+    p.add_argument("--yes", action="store_true", help="with --apply: do not ask (needed without a terminal)")
+    p.add_argument(
+        "--modify-existing", action="store_true", help="with --apply: also change resources that exist (shown first)"
+    )
     p.add_argument(
         "--notify-email", metavar="ADDRESS", help="subscribe ADDRESS where an alarm topic lacks a confirmed subscriber"
     )

@@ -63,10 +63,14 @@ def run_history(args: argparse.Namespace) -> int:
 def history_row(run: RunItem) -> dict[str, Any]:
     r = run.summary
     counts = r.get("counts") if isinstance(r.get("counts"), dict) else {}
+    scope = r.get("scope") if isinstance(r.get("scope"), dict) else {}
     return {
         "run_id": r.get("run_id"),
         "started_at": str(r.get("started_at") or "?"),
         "benchmark": r.get("benchmark"),
+        "regions": "all" if scope.get("all_regions") else ",".join(scope.get("regions") or []) or "?",
+        "recorded": scope.get("recorded", True),
+        "partial": bool(scope.get("partial")),
         **{key: _count(counts.get(key)) for key in ("PASS", "FAIL", "FAIL_HIGH", "WARNING", "ERROR", "NOT_APPLICABLE")},
         "transitions": _count(r.get("transitions")),
         "baseline": bool(r.get("baseline")),
@@ -92,13 +96,19 @@ def render_history(account: str, days: int, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "\n".join(lines + ["no runs recorded in this period"]) + "\n"
     lines.append(
-        f"{'started':<21}{'PASS':>6}{'FAIL':>6}{'high':>6}{'WARN':>6}{'ERROR':>6}{'N/A':>6}{'changes':>9}  digest"
+        f"{'started':<21}{'CIS':<7}{'regions':<16}{'PASS':>6}{'FAIL':>6}{'high':>6}{'WARN':>6}{'ERROR':>6}{'N/A':>6}"
+        f"{'changes':>9}  digest"
     )
     for r in rows:
         digest = "baseline" if r["baseline"] else ("sent" if r["published"] else "-")
+        if not r["recorded"]:
+            digest = "not recorded (another benchmark)"
+        elif r["partial"]:
+            digest += " (partial: only these regions)"
+        regions = r["regions"] if len(r["regions"]) <= 15 else r["regions"][:12] + "..."
         lines.append(
-            f"{r['started_at'][:19] + 'Z':<21}{r['PASS']:>6}{r['FAIL']:>6}{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}"
-            f"{r['NOT_APPLICABLE']:>6}{r['transitions']:>9}  {digest}"
+            f"{r['started_at'][:19] + 'Z':<21}{str(r['benchmark'] or '?'):<7}{regions:<16}{r['PASS']:>6}{r['FAIL']:>6}"
+            f"{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}{r['NOT_APPLICABLE']:>6}{r['transitions']:>9}  {digest}"
         )
     fails = [r["FAIL"] for r in rows]
     lines += ["", f"FAIL trend  {sparkline(fails)}  ({fails[0]} -> {fails[-1]})"]

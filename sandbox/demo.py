@@ -35,7 +35,7 @@ def banner(text: str) -> None:
 
 
 def fix_with_remediate(url: str) -> None:
-    """The fix is ciswatch's own: the template it would deploy, then `ciswatch remediate --apply --yes`."""
+    """The fix is ciswatch's own: the template it would deploy, then `ciswatch remediate --apply`."""
     template = io.StringIO()
     with contextlib.redirect_stdout(template):
         cli(
@@ -48,12 +48,23 @@ def fix_with_remediate(url: str) -> None:
     shown += ["  ..."] + lines[first_filter - 2 : first_filter + 9] + ["  ..."]
     for line in shown:
         print(f"  | {line}")
-    print("\n  $ ciswatch remediate --apply --yes --notify-email security@example.com")
+    print("\n  $ ciswatch remediate --apply --modify-existing --notify-email security@example.com   (answered y)")
     log = io.StringIO()
     with contextlib.redirect_stderr(log):
         result = io.StringIO()
         with contextlib.redirect_stdout(result):
-            cli(["remediate", "--endpoint-url", url, "--apply", "--yes", "--notify-email", "security@example.com"])
+            cli(
+                [
+                    "remediate",
+                    "--endpoint-url",
+                    url,
+                    "--apply",
+                    "--yes",
+                    "--modify-existing",
+                    "--notify-email",
+                    "security@example.com",
+                ]
+            )
     steps = [
         line for line in log.getvalue().splitlines() if line.startswith(("applied:", "already", "skipped", "FAILED"))
     ]

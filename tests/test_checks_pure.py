@@ -6,8 +6,8 @@ import pytest
 
 from chalicelib.checks import run_checks as run_model_checks
 from chalicelib.checks.selectors import selector_gap
-from chalicelib.model import AccountSnapshot
-from chalicelib.model.rules import key_policy_allows_cloudwatch
+from chalicelib.model import AccountSnapshot, Topic, TopicAttributes, TopicKey
+from chalicelib.model.rules import TopicKeyVerdict, topic_key_verdict
 
 from .builders import snapshot_document
 
@@ -21,6 +21,7 @@ ACCOUNT = "111122223333"
 HOME = "ap-northeast-1"
 LG_ARN = f"arn:aws:logs:{HOME}:{ACCOUNT}:log-group:trail-logs:*"
 TOPIC = f"arn:aws:sns:{HOME}:{ACCOUNT}:alarms"
+KEY = f"arn:aws:kms:{HOME}:{ACCOUNT}:key/k"
 ROOT = '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }'
 
 
@@ -380,7 +381,9 @@ POLICIES = [
 @pytest.mark.parametrize(("policy", "allowed"), POLICIES)
 def test_key_policy_allows_cloudwatch(policy, allowed):
     text = policy if isinstance(policy, str) else json.dumps(policy)
-    assert key_policy_allows_cloudwatch(text) is allowed
+    key = TopicKey(KEY, arn=KEY, key_manager="CUSTOMER", policy=text, key_state="Enabled")
+    topic = Topic(TOPIC, HOME, ACCOUNT, TopicAttributes(kms_master_key_id=KEY), kms_key=key)
+    assert (topic_key_verdict(topic)[0] is TopicKeyVerdict.USABLE) is allowed
 
 
 def key(key_id="k1", rotation=None, rotation_error=None, **meta):

@@ -3,6 +3,7 @@
 The affected controls PASS afterwards, nothing new FAILs (KMS included), a second apply changes
 nothing, and the CloudFormation rendering passes cfn-lint with a covering pattern for every control."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_cloudformation_for_the_empty_account_lints_and_covers(account, moto_url
             str(out),
         ]
     )
-    assert code == 1  # there is something to do
+    assert code == 0  # a dry run that prints a plan is not an error
     _lint(out)
     import yaml
 
@@ -168,7 +169,7 @@ def test_cloudformation_for_a_partly_broken_account_lints(account, moto_url, tmp
                 str(out),
             ]
         )
-        == 1
+        == 0
     )
     _lint(out)
     import yaml
@@ -199,5 +200,45 @@ def test_the_broken_cis_text_is_corrected_with_a_reason():
 
 def test_cli_usage_errors(capsys):
     assert main(["remediate", "--yes"]) == 2
+    assert main(["remediate", "--modify-existing"]) == 2
     assert main(["remediate", "--apply", "--snapshot", "x.json"]) == 2
     assert main(["remediate", "--notify-email", "nobody"]) == 2
+
+
+def test_apply_without_a_terminal_or_yes_refuses_in_one_line(account, moto_url, capsys, monkeypatch):
+    empty(account)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = main(["remediate", "--endpoint-url", moto_url, "--regions", HOME, "--apply", "--notify-email", EMAIL])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines()[-1].startswith("ciswatch: --apply asks before it changes")
+    assert account.client("sns", HOME).list_topics()["Topics"] == [], "nothing was created"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize(("answer", "code"), [("y\n", 1), ("n\n", 2), ("\n", 2)])
+def test_apply_asks_on_a_terminal(account, moto_url, capsys, monkeypatch, answer, code):
+    empty(account)
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    got = main(["remediate", "--endpoint-url", moto_url, "--regions", HOME, "--apply", "--notify-email", EMAIL])
+    err = capsys.readouterr().err
+    assert "[y/N]" in err and got == code
+    created = account.client("sns", HOME).list_topics()["Topics"]
+    assert bool(created) is (answer.strip() == "y")
+
+
+def test_a_plan_with_a_topic_nobody_subscribes_to_is_refused_before_anything_is_created(account, moto_url, capsys):
+    empty(account)
+    code = main(["remediate", "--endpoint-url", moto_url, "--regions", HOME, "--apply", "--yes"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no subscriber" in err.strip().splitlines()[-1] and "--notify-email" in err
+    assert account.client("sns", HOME).list_topics()["Topics"] == []
+
+
+def test_a_dry_run_that_prints_a_plan_is_not_an_error(account, moto_url, capsys):
+    empty(account)
+    assert main(["remediate", "--endpoint-url", moto_url, "--regions", HOME]) == 0
+    assert "To create" in capsys.readouterr().out

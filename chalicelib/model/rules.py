@@ -143,12 +143,3 @@ def topic_delivers(topic: Topic) -> bool:
         return False
     message = alarm_message("any", None, topic.account, None, None)
     return any(subscription_reach(s, message) is Reach.MATCH for s in topic.confirmed_subscriptions)
-
-
-def key_policy_allows_cloudwatch(policy_text: Any, account: str = "") -> bool:
-    """The key policy lets cloudwatch.amazonaws.com generate data keys and decrypt (what publishing needs)."""
-    context = alarm_request_context(account, None) if account else {}
-    return all(
-        evaluate(policy_text, Request(CLOUDWATCH_PRINCIPAL, action, context)).decision is Decision.ALLOW
-        for action in KEY_ACTIONS_TO_PUBLISH
-    )

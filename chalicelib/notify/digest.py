@@ -83,6 +83,7 @@ def build_digest(
     run_id: str,
     table: str | None = None,
     limit: int = SNS_LIMIT,
+    scope: str | None = None,
 ) -> dict[str, Any] | None:
     """The `sns.publish` arguments for these outbox items, or None when there is nothing to announce."""
     baselines = [i.baseline for i in items if i.baseline is not None]
@@ -99,8 +100,13 @@ def build_digest(
         headline = f"baseline and {counts}"
     subject = _subject(f"ciswatch {account}: {headline}")
     slack = _chatbot(account, benchmark, headline, baselines, changes, run_id)
+    if scope:
+        slack["metadata"]["additionalContext"]["scope"] = scope
     slack_text = json.dumps(slack)
-    header = f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}\n{headline}\n"
+    read = f" ({scope})" if scope else ""
+    header = (
+        f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}{read}\n{headline}\n"
+    )
     footer = f"\nFull state: ciswatch history --account {account}" + (f" (table {table})" if table else "") + "\n"
     blocks = [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
     budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)

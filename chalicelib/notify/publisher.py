@@ -14,12 +14,14 @@ from .digest import build_digest
 log = logging.getLogger("ciswatch.notify")
 
 
-def deliver_outbox(store: StateStore, sns: Any, topic_arn: str, benchmark: str, run_id: str) -> dict[str, Any]:
+def deliver_outbox(
+    store: StateStore, sns: Any, topic_arn: str, benchmark: str, run_id: str, scope: str | None = None
+) -> dict[str, Any]:
     """At most one publish per run. A failed publish leaves the transitions for the next run."""
     claimed = store.claim_outbox(run_id)
     if not claimed:
         return {"published": False, "transitions": 0, "message_id": None, "error": None}
-    digest = build_digest(store.account, benchmark, claimed, run_id, table=store.table)
+    digest = build_digest(store.account, benchmark, claimed, run_id, table=store.table, scope=scope)
     if digest is None:  # only claims on items that need no message: settle them quietly
         store.mark_notified(claimed, run_id, "none")
         return {"published": False, "transitions": 0, "message_id": None, "error": None}

@@ -39,10 +39,6 @@ class AwsApply:
     def arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
 
-    @staticmethod
-    def refusal(message: str) -> Refused:
-        return Refused(message)
-
     def trail_bucket(self, region: str, bucket: str, trail_name: str) -> bool:
         """The trail's bucket, hardened, with a policy that lets this trail (only) write to it."""
         s3 = self.client("s3", region)
@@ -120,7 +116,7 @@ def apply_plan(
     for step in plan.steps:
         if step.change and not include_changes:
             outcome["skipped"].append(step.id)
-            log(f"skipped (changes an existing resource; add --yes): {step.id}")
+            log(f"skipped (changes an existing resource; add --modify-existing): {step.id}")
             continue
         try:
             changed = step.apply(aws)

@@ -28,6 +28,7 @@ from ..model import (
 )
 from ..model import conventions as cv
 from ..model.commands import alarm_command, filter_command
+from .errors import Refused
 
 if TYPE_CHECKING:  # the API apply's toolbox; only the CLI's applier builds one
     from .apply import AwsApply
@@ -137,7 +138,7 @@ class EnableKeyRotation(Step):
         kms = aws.client("kms", self.region)
         key = kms.describe_key(KeyId=self.key_id)["KeyMetadata"]
         if key.get("KeyManager") != "CUSTOMER":
-            raise aws.refusal(f"refusing to change {self.key_id}: it is not a customer managed key")
+            raise Refused(f"refusing to change {self.key_id}: it is not a customer managed key")
         period = self.rotation_period_days
         status = kms.get_key_rotation_status(KeyId=key["KeyId"])
         if status.get("KeyRotationEnabled") and (

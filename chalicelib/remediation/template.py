@@ -91,7 +91,7 @@ def to_cloudformation(plan: Plan) -> str:
         )
     if outside:
         header.append(
-            "Changes to existing resources and steps in other regions (not in this template; `ciswatch remediate --apply --yes` applies them):"
+            "Changes to existing resources and steps in other regions (not in this template; `ciswatch remediate --apply --modify-existing` applies them):"
         )
         header += [f"  {s.command()}" for s in outside]
     header += [f"Note: {n}" for n in plan.notes]

@@ -392,7 +392,7 @@ class RunItem:
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    DECODED = ("counts", "state_usage")
+    DECODED = ("counts", "state_usage", "scope")
 
     def to_item(self, pk: str) -> Item:
         item: Item = {"pk": pk, "sk": f"RUN#{self.summary['started_at']}#{self.summary['run_id']}"}

@@ -34,6 +34,7 @@ from .items import (
     from_wire,
     to_wire,
 )
+from .scope import RunScope, ScopeVerdict, judge_scope
 from .table import OUTBOX_INDEX
 from .transitions import CLOSED, Change, announcement, step
 
@@ -103,6 +104,7 @@ class RecordResult:
     baseline: bool
     transitions: list[TransitionItem]
     usage: Usage
+    scope: ScopeVerdict = field(default_factory=lambda: ScopeVerdict(True, False))
 
 
 def _conditional_failure(exc: ClientError) -> bool:
@@ -206,15 +208,35 @@ class StateStore:
         return {f.sk: f for f in found}
 
     def record(
-        self, findings: list[Finding], run_id: str, closable: Callable[[FindingItem], bool] = lambda item: True
+        self,
+        findings: list[Finding],
+        run_id: str,
+        closable: Callable[[FindingItem], bool] = lambda item: True,
+        scope: RunScope | None = None,
     ) -> RecordResult:
-        """Store this run's findings; return the transitions it recorded (each exactly once)."""
+        """Store this run's findings; return the transitions it recorded (each exactly once).
+
+        ``scope``: what the run read. A run of another benchmark than the state's records nothing; a
+        partial run records only the findings of the regions it read (see ``state/scope.py``)."""
         at = now_iso(self.clock)
-        baseline = self._claim_baseline(run_id, at)
+        meta = self._get("META")
+        verdict = judge_scope(meta, scope) if scope else ScopeVerdict(True, False)
+        if not verdict.recorded:
+            return RecordResult(False, [], self.usage, verdict)
+        if verdict.partial:
+            findings = [f for f in findings if f.is_per_resource]
+            observed_regions = set(scope.regions) if scope else set()
+            everywhere = closable
+            closable = lambda item: item.is_per_resource and item.region in observed_regions and everywhere(item)  # noqa: E731
+        if meta is not None and scope is not None and "scope_benchmark" not in meta and not verdict.partial:
+            self._adopt_scope(scope)  # a table from before scopes were kept takes its first full run's
+        baseline = self._claim_baseline(run_id, at, meta, scope)
         stored = self.current()
         observed = {finding_sk(f.control, f.resource): f for f in findings}
         if baseline is not None:
-            return self._record_baseline(observed, stored, run_id, at, announce=baseline)
+            result = self._record_baseline(observed, stored, run_id, at, announce=baseline)
+            result.scope = verdict
+            return result
         jobs: list[tuple[str, Finding | None, FindingItem | None]] = [
             (sk, f, stored.get(sk)) for sk, f in observed.items()
         ]
@@ -226,20 +248,35 @@ class StateStore:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda job: self._record_one(job[0], job[1], job[2], run_id, at), jobs))
         transitions = sorted((t for t in results if t), key=lambda t: t.sk)
-        return RecordResult(False, transitions, self.usage)
+        return RecordResult(False, transitions, self.usage, verdict)
 
-    def _claim_baseline(self, run_id: str, at: str) -> bool | None:
+    def _adopt_scope(self, scope: RunScope) -> None:
+        try:
+            resp = self.db.update_item(
+                TableName=self.table,
+                Key=to_wire({"pk": self.pk, "sk": "META"}),
+                UpdateExpression="SET scope_benchmark = :b, scope_regions = :r",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(scope_benchmark)",
+                ExpressionAttributeValues=to_wire({":b": scope.benchmark, ":r": scope.meta_regions()}),
+                ReturnConsumedCapacity="TOTAL",
+            )
+            self.usage.add(resp, written=1)
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def _claim_baseline(self, run_id: str, at: str, meta: Item | None, scope: RunScope | None) -> bool | None:
         """None: the account has history. True: this run is the baseline. False: another run's is
         (claimed a moment ago, or still being written): this run records quietly, announcing nothing."""
-        meta = self._get("META")
         if meta is not None:
             return None if self._baseline_settled(meta) else False
+        item: Item = {"pk": self.pk, "sk": "META", "account": self.account, "baseline_run": run_id, "first_run_at": at}
+        if scope is not None:
+            item.update(scope_benchmark=scope.benchmark, scope_regions=scope.meta_regions())
         try:
             resp = self.db.put_item(
                 TableName=self.table,
-                Item=to_wire(
-                    {"pk": self.pk, "sk": "META", "account": self.account, "baseline_run": run_id, "first_run_at": at}
-                ),
+                Item=to_wire(item),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnConsumedCapacity="TOTAL",
             )
