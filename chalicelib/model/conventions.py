@@ -81,12 +81,14 @@ def account_root(partition: str, account: str) -> str:
     return f"arn:{partition}:iam::{account}:root"
 
 
-# In a template the account root is always written with intrinsics: the stack knows its partition.
+# In a template the account is always written with intrinsics: the stack knows its partition.
 TEMPLATE_ACCOUNT_ROOT: Ref = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+TEMPLATE_ACCOUNT: Ref = {"Ref": "AWS::AccountId"}
 
 
-def topic_key_policy(root: Ref) -> dict[str, Any]:
-    """The alarm topic's key: the account administers it; CloudWatch may use it to publish."""
+def topic_key_policy(root: Ref, account: Ref) -> dict[str, Any]:
+    """The alarm topic's key: the account administers it; CloudWatch may use it to publish, for alarms of
+    this account only (the aws:SourceAccount condition AWS recommends against the confused deputy)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -103,13 +105,15 @@ def topic_key_policy(root: Ref) -> dict[str, Any]:
                 "Principal": {"Service": CLOUDWATCH_PRINCIPAL},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
             },
         ],
     }
 
 
 def trail_bucket_policy(bucket_arn: Ref, objects_arn: Ref, trail_arn: Ref) -> dict[str, Any]:
-    """CloudTrail may check the bucket's ACL and write its logs, for this trail only."""
+    """CloudTrail may check the bucket's ACL and write its logs, for this trail only; nobody may use the
+    bucket without TLS."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -131,15 +135,33 @@ def trail_bucket_policy(bucket_arn: Ref, objects_arn: Ref, trail_arn: Ref) -> di
                     "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
                 },
             },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, objects_arn],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
         ],
     }
 
 
-def cloudtrail_trust_policy() -> dict[str, Any]:
-    """Who may assume the role that delivers a trail to CloudWatch Logs: CloudTrail."""
+def cloudtrail_trust_policy(account: Ref, trail_arn: Ref) -> dict[str, Any]:
+    """Who may assume the role that delivers a trail to CloudWatch Logs: CloudTrail, for this trail only."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL_PRINCIPAL}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": trail_arn},
+                },
+            }
+        ],
     }
 
 

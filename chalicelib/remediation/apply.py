@@ -75,7 +75,7 @@ class AwsApply:
         arn = next(g["arn"] for g in groups if g["logGroupName"] == name)
         return (arn if arn.endswith(":*") else arn + ":*"), created
 
-    def logs_role(self, region: str, name: str, log_group_arn: str) -> tuple[str, bool]:
+    def logs_role(self, region: str, name: str, log_group_arn: str, trail_name: str) -> tuple[str, bool]:
         iam = self.client("iam", region)
         try:
             return iam.get_role(RoleName=name)["Role"]["Arn"], False
@@ -83,7 +83,9 @@ class AwsApply:
             pass
         arn = iam.create_role(
             RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(cv.cloudtrail_trust_policy()),
+            AssumeRolePolicyDocument=json.dumps(
+                cv.cloudtrail_trust_policy(self.account, self.arn("cloudtrail", "*", f"trail/{trail_name}"))
+            ),
             Tags=cv.tag_list(),
         )["Role"]["Arn"]
         iam.put_role_policy(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..model import (
     AccountSnapshot,
     Alarm,
+    Arn,
     KeyRotation,
     LogGroup,
     MetricFilter,
@@ -259,7 +260,12 @@ class CreateTrail(Step):
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "RoleName": self.role_name,
-                    "AssumeRolePolicyDocument": cv.cloudtrail_trust_policy(),
+                    "AssumeRolePolicyDocument": cv.cloudtrail_trust_policy(
+                        cv.TEMPLATE_ACCOUNT,
+                        {
+                            "Fn::Sub": f"arn:${{AWS::Partition}}:cloudtrail:*:${{AWS::AccountId}}:trail/{self.trail_name}"
+                        },
+                    ),
                     "Policies": [
                         {
                             "PolicyName": cv.LOG_DELIVERY_POLICY_NAME,
@@ -294,7 +300,7 @@ class CreateTrail(Step):
         r = self.region
         created = aws.trail_bucket(r, self.bucket_name, self.trail_name)
         lg_arn, made = aws.log_group(r, self.log_group_name)
-        role_arn, made_role = aws.logs_role(r, self.role_name, lg_arn)
+        role_arn, made_role = aws.logs_role(r, self.role_name, lg_arn, self.trail_name)
         created = created or made or made_role
         ct = aws.client("cloudtrail", r)
         listed = ct.describe_trails(trailNameList=[self.trail_name], includeShadowTrails=False)["trailList"]
@@ -362,12 +368,12 @@ class ConnectTrailLogs(Step):
             f"aws logs create-log-group --log-group-name {q(self.log_group_name)} --region {r} && "
             f"aws iam create-role --role-name {self.role_name} --assume-role-policy-document <cloudtrail trust policy> && "
             f"aws cloudtrail update-trail --name {q(self.trail_arn)} --cloud-watch-logs-log-group-arn {q(self.log_group_arn)} "
-            f"--cloud-watch-logs-role-arn arn:aws:iam::<account>:role/{self.role_name} --region {r}"
+            f"--cloud-watch-logs-role-arn arn:{Arn.parse(self.trail_arn).partition}:iam::<account>:role/{self.role_name} --region {r}"
         )
 
     def apply(self, aws: AwsApply) -> bool:
         lg_arn, _ = aws.log_group(self.region, self.log_group_name)
-        role_arn, _ = aws.logs_role(self.region, self.role_name, lg_arn)
+        role_arn, _ = aws.logs_role(self.region, self.role_name, lg_arn, self.trail_name)
         ct = aws.client("cloudtrail", self.region)
         current = [
             t
@@ -678,7 +684,7 @@ class CreateTopicKey(Step):
                 "Properties": {
                     "Description": cv.TOPIC_KEY_DESCRIPTION,
                     "EnableKeyRotation": True,
-                    "KeyPolicy": cv.topic_key_policy(cv.TEMPLATE_ACCOUNT_ROOT),
+                    "KeyPolicy": cv.topic_key_policy(cv.TEMPLATE_ACCOUNT_ROOT, cv.TEMPLATE_ACCOUNT),
                     "Tags": cv.tag_list(),
                 },
             },
@@ -701,7 +707,7 @@ class CreateTopicKey(Step):
             pass
         key_id = kms.create_key(
             Description=cv.TOPIC_KEY_DESCRIPTION,
-            Policy=json.dumps(cv.topic_key_policy(cv.account_root(aws.partition, aws.account))),
+            Policy=json.dumps(cv.topic_key_policy(cv.account_root(aws.partition, aws.account), aws.account)),
             Tags=cv.kms_tag_list(),
         )["KeyMetadata"]["KeyId"]
         kms.enable_key_rotation(KeyId=key_id)  # a new key must not add a KMS finding
@@ -723,7 +729,7 @@ class CreateTopic(Step):
 
     def simulate(self, snapshot: AccountSnapshot, ctx: Context) -> AccountSnapshot:
         arn = ctx.arn("sns", self.region, self.topic_name)
-        policy = json.dumps(cv.topic_key_policy(cv.account_root(ctx.partition, ctx.account)))
+        policy = json.dumps(cv.topic_key_policy(cv.account_root(ctx.partition, ctx.account), ctx.account))
         topic = replace(
             Topic.planned(arn),
             attributes=TopicAttributes(kms_master_key_id=self.key_alias),
