@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint package clean
+.PHONY: test demo bench lint package clean sandbox
 STAGE ?= prod
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -25,6 +25,10 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
+
+# The demo's account on a moto server that stays up, to explore with the CLI (prints how).
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox.serve
 
 # The CloudFormation/SAM template and the deployment zip, in out/ (runtime pinned by resources.json).
 package: $(STAMP)

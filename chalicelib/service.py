@@ -21,7 +21,7 @@ from .state.store import StateStore
 from .state.transitions import CLOSED
 
 STATUSES = tuple(str(s) for s in Status)
-FINDING_FILTERS = ("status", "control", "region")
+FINDING_FILTERS = ("status", "control", "region", "severity")
 RUN_FILTERS = ("days",)
 
 
@@ -109,28 +109,34 @@ def _check_params(params: dict[str, str] | None, allowed: tuple[str, ...]) -> di
 
 
 def list_findings(settings: Settings, params: dict[str, str] | None, control: str | None = None) -> dict[str, Any]:
-    params = _check_params(params, FINDING_FILTERS)
-    status = params.get("status")
+    filters = finding_filters(params, control, settings.benchmark)
+    return filter_findings(_store(settings), filters)
+
+
+def finding_filters(params: dict[str, str] | None, control: str | None, benchmark: str | None) -> dict[str, str]:
+    """The filters of GET /findings (and `ciswatch findings`), checked; raises BadRequest naming the field."""
+    filters = dict(_check_params(params, FINDING_FILTERS))
+    status, region, severity = filters.get("status"), filters.get("region"), filters.get("severity")
     if status is not None and status not in (*STATUSES, CLOSED):
         raise BadRequest("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}, {CLOSED}")
-    control = control or params.get("control")
-    if control is not None:
-        try:
-            catalog.control(control)
-        except catalog.CatalogError as exc:
-            raise BadRequest("control", str(exc)) from None
-    region = params.get("region")
+    if severity is not None and severity not in ("HIGH", "MEDIUM"):
+        raise BadRequest("severity", f"unknown severity {severity!r}; one of HIGH, MEDIUM")
     if region is not None and not is_region_name(region):
         raise BadRequest("region", f"not a region name: {region!r}")
-    items = [i.view() for i in _store(settings).current().values()]
-    items = [
-        i
-        for i in items
-        if (status is None or i["status"] == status)
-        and (control is None or i["control"] == control)
-        and (region is None or i["region"] == region)
-    ]
-    items.sort(key=lambda i: (i["control"] or "", i["resource"] or ""))
+    control = control or filters.get("control")
+    if control is not None:
+        try:
+            filters["control"] = catalog.find_control(control, benchmark).id
+        except catalog.CatalogError as exc:
+            raise BadRequest("control", str(exc)) from None
+    return filters
+
+
+def filter_findings(store: StateStore, filters: dict[str, str]) -> dict[str, Any]:
+    """The stored findings that pass checked filters, in benchmark order."""
+    items = [i.view() for i in store.current().values()]
+    items = [i for i in items if all(i.get(key) == value for key, value in filters.items())]
+    items.sort(key=lambda i: (catalog.cis_order(i["cis_id"]), i["control"] or "", i["resource"] or ""))
     return {"count": len(items), "findings": items}
 
 

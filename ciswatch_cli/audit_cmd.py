@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -12,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.inventory.errors import InventoryAbort
 from chalicelib.model import AccountSnapshot, SnapshotError
-from chalicelib.pipeline import AuditResult, judge_snapshot, run_audit
+from chalicelib.pipeline import AuditResult, audit, judge_snapshot, run_audit
 from chalicelib.report.table import render_table
 
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
@@ -20,6 +21,7 @@ from .options import (
     parse_regions,
     resolve_benchmark_arg,
     settings_from_args,
+    usage_from,
     write_output,
 )
 from .preflight import check_regions_enabled, check_topic_arn
@@ -85,18 +87,31 @@ def _live_audit(
     )
     check_regions_enabled(settings)
     try:
-        recorded = run_audit(settings, progress=_progress())
+        result = audit(settings, progress=_progress())
     except InventoryAbort as exc:
         raise UsageError(str(exc)) from None
     except BotoCoreError as exc:  # e.g. a profile that does not exist
-        raise UsageError(str(exc)) from None
-    except ClientError as exc:  # the state table is missing or not ours to write
-        raise UsageError(f"recording the run failed: {exc}") from None
+        raise usage_from(exc) from None
     finally:
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
-    result = recorded.pop("result")
-    return result, (recorded if settings.table else None)
+    if not settings.table:
+        return result, None
+    try:
+        recorded = run_audit(settings, result=result)
+    except ClientError as exc:
+        _emit(result, args)  # the audit is printed all the same: only recording it failed
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise UsageError(
+                f"table {settings.table} does not exist, so the audit above was not recorded: "
+                f"create it with `ciswatch setup-table {settings.table}`"
+            ) from None
+        raise UsageError(f"recording the run in table {settings.table} failed: {exc}") from None
+    except BotoCoreError as exc:
+        _emit(result, args)
+        raise usage_from(exc) from None
+    recorded.pop("result")
+    return result, recorded
 
 
 def _progress() -> Any:
@@ -142,6 +157,7 @@ def _emit(result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | N
             body["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification", "state_usage")}
         text = json.dumps(body, indent=2, default=str) + "\n"
     else:
-        colour = not args.no_color and not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        text = render_table(result, colour=colour)
+        terminal = not args.output and sys.stdout.isatty()
+        colour = not args.no_color and terminal and "NO_COLOR" not in os.environ
+        text = render_table(result, colour=colour, columns=shutil.get_terminal_size().columns if terminal else None)
     write_output(text, args.output)

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 
 from chalicelib.model.conventions import DEFAULT_NAMESPACE
 
@@ -59,6 +60,18 @@ def _history(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
     p.add_argument("--account", metavar="ID", help="default: the account of the credentials")
     p.add_argument("--days", type=int, default=30, metavar="N")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_aws_options(p, table_region=True)
+
+
+def _findings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
+    p.add_argument("--account", metavar="ID", help="default: the account of the credentials")
+    p.add_argument("--status", metavar="STATUS", help="PASS, FAIL, WARNING, ERROR, NOT_APPLICABLE or CLOSED")
+    p.add_argument("--control", metavar="ID", help="any id a report shows: iam_policy_changes, 4.4, CloudWatch.4")
+    p.add_argument("--in-region", metavar="REGION", help="only findings of this region")
+    p.add_argument("--severity", choices=("HIGH", "MEDIUM"))
+    add_benchmark_option(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_aws_options(p, table_region=True)
 
@@ -119,6 +132,7 @@ COMMANDS = (
         "state_cmd:run_setup_table",
     ),
     Command("history", "runs over time: counts by status and a trend", _history, "state_cmd:run_history"),
+    Command("findings", "the current findings kept in the table", _findings, "state_cmd:run_findings"),
     Command("remediate", "produce (or apply) exactly what turns this account green", _remediate, "remediate_cmd:run"),
 )
 GROUPS = {"pattern": "test or judge a CloudWatch Logs filter pattern"}
@@ -129,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ciswatch",
         description="Audit the CIS AWS Foundations monitoring controls and KMS key rotation.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = {}
     for command in COMMANDS:
@@ -142,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.arguments(p)
         p.set_defaults(runner=command.runner)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ciswatch")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _runner(spec: str) -> Callable[[argparse.Namespace], int]:

@@ -73,6 +73,18 @@ def settings_from_args(args: argparse.Namespace, **changes: Any) -> Settings:
     return base.with_(endpoint_url=endpoint_of(args), profile=args.profile, **changes)
 
 
+def usage_from(exc: Exception) -> UsageError:
+    """botocore's configuration errors, said the way a newcomer can act on them."""
+    name = type(exc).__name__
+    if name == "NoRegionError":
+        return UsageError("no AWS region: pass --region (or --regions), or set AWS_DEFAULT_REGION")
+    if name == "NoCredentialsError":
+        return UsageError("no AWS credentials: set AWS_PROFILE (or pass --profile), or configure credentials")
+    if name == "ProfileNotFound":
+        return UsageError(f"{exc} (see --profile and ~/.aws/config)")
+    return UsageError(str(exc))
+
+
 def write_output(text: str, path: str | None) -> None:
     if not path:
         sys.stdout.write(text)

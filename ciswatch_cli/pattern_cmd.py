@@ -62,7 +62,7 @@ def run_test(args) -> int:
 def run_check(args) -> int:
     benchmark = resolve_benchmark_arg(args.benchmark)
     try:
-        verdict = judge(args.control, args.pattern, benchmark)
+        verdict = judge(catalog.find_control(args.control, benchmark).id, args.pattern, benchmark)
     except catalog.CatalogError as exc:
         raise UsageError(str(exc)) from None
     if args.json:

@@ -18,7 +18,7 @@ from chalicelib.remediation.template import to_cloudformation
 
 from .audit_cmd import judge_snapshot_file
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
-from .options import parse_regions, resolve_benchmark_arg, settings_from_args, write_output
+from .options import parse_regions, resolve_benchmark_arg, settings_from_args, usage_from, write_output
 from .preflight import check_regions_enabled
 
 
@@ -112,8 +112,10 @@ def _audit(args: argparse.Namespace, benchmark: str, regions: tuple[str, ...]) -
     check_regions_enabled(settings)
     try:
         return audit(settings)
-    except (InventoryAbort, BotoCoreError) as exc:
+    except InventoryAbort as exc:
         raise UsageError(str(exc)) from None
+    except BotoCoreError as exc:
+        raise usage_from(exc) from None
 
 
 def render(plan: Plan, fmt: str) -> str:

@@ -11,14 +11,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import service
 from chalicelib.clients import aws_client
 from chalicelib.settings import MAX_HISTORY_DAYS
 from chalicelib.state.items import RunItem
 from chalicelib.state.store import StateStore
-from chalicelib.state.table import create_table
+from chalicelib.state.table import create_table, table_matches
 
 from .errors import EXIT_OK, UsageError
-from .options import settings_from_args
+from .options import settings_from_args, usage_from
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -28,13 +29,56 @@ def _client(args: argparse.Namespace, service: str) -> Any:
 
 
 def run_setup_table(args: argparse.Namespace) -> int:
+    """Idempotent: an existing table of the right shape is reported as it is."""
     try:
-        table = create_table(_client(args, "dynamodb"), args.name)
+        dynamodb = _client(args, "dynamodb")
+        try:
+            table = create_table(dynamodb, args.name)
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") != "ResourceInUseException":
+                raise
+            table = dynamodb.describe_table(TableName=args.name)["Table"]
+            if not table_matches(table):
+                raise UsageError(
+                    f"table {args.name} exists but is not a ciswatch table (keys or OutboxIndex differ)"
+                ) from None
+            print(f"exists: {table['TableArn']} (nothing to do)")
+            return EXIT_OK
     except ClientError as exc:
         raise UsageError(f"cannot create table {args.name}: {exc.response['Error'].get('Message', exc)}") from None
     except BotoCoreError as exc:
-        raise UsageError(str(exc)) from None
+        raise usage_from(exc) from None
     print(f"created {table['TableArn']} (on-demand, TTL on expires_at, index OutboxIndex)")
+    return EXIT_OK
+
+
+def run_findings(args: argparse.Namespace) -> int:
+    """The current findings from the table, filtered as GET /findings filters them."""
+    if not args.table:
+        raise UsageError("findings needs --table NAME (or CISWATCH_TABLE)")
+    settings = settings_from_args(args, table=args.table, state_region=args.region)
+    params = {k: v for k, v in (("status", args.status), ("region", args.in_region), ("severity", args.severity)) if v}
+    try:
+        account = args.account or _client(args, "sts").get_caller_identity()["Account"]
+        store = StateStore(_client(args, "dynamodb"), args.table, account)
+        filters = service.finding_filters(params, args.control, settings.benchmark)
+        found = service.filter_findings(store, filters)
+    except service.BadRequest as exc:
+        raise UsageError(f"--{exc.field.replace('region', 'in-region')}: {exc.message}") from None
+    except ClientError as exc:
+        raise UsageError(f"cannot read table {args.table}: {exc.response['Error'].get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise usage_from(exc) from None
+    if args.format == "json":
+        print(json.dumps({"account": account, **found}, indent=2, default=str))
+        return EXIT_OK
+    rows = found["findings"]
+    print(f"ciswatch findings - account {account} - table {args.table} - {len(rows)} finding(s)")
+    for f in rows:
+        where = f.get("region") or "-"
+        print(
+            f"  {f.get('status') or '?':<15}{(f.get('cis_id') or '-'):<6}{f.get('control'):<29}{where:<16}{f.get('reason')}"
+        )
     return EXIT_OK
 
 
@@ -51,7 +95,7 @@ def run_history(args: argparse.Namespace) -> int:
     except ClientError as exc:
         raise UsageError(f"cannot read table {args.table}: {exc.response['Error'].get('Message', exc)}") from None
     except BotoCoreError as exc:
-        raise UsageError(str(exc)) from None
+        raise usage_from(exc) from None
     rows = [history_row(r) for r in runs]
     if args.format == "json":
         print(json.dumps({"account": account, "days": args.days, "runs": rows}, indent=2))

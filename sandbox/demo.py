@@ -179,6 +179,10 @@ def main() -> int:
         print(
             f"ciswatch's own state: table {table}, digest topic {digest_topic} (an email subscriber and an SQS capture queue)."
         )
+        print(
+            "(moto confirms email subscriptions at once; a real one stays PendingConfirmation, and alarms reach\n"
+            "nobody, until its recipient follows the link in the email SNS sends.)"
+        )
         settings = Settings(
             benchmark=benchmark, endpoint_url=url, table=table, topic_arn=digest_topic, state_region=HOME
         )

@@ -103,6 +103,32 @@ def control(control_id: str) -> Control:
     raise CatalogError(f"unknown control {control_id!r}; known: {known}")
 
 
+def cis_order(cis_id: str | None) -> tuple[int, ...]:
+    """4.2 before 4.10: CIS numbers sort as numbers (a missing or odd one last)."""
+    try:
+        return tuple(int(part) for part in (cis_id or "").split("."))
+    except ValueError:
+        return (9999,)
+
+
+def find_control(text: str, benchmark: str | None = None) -> Control:
+    """A control by any id a report shows: ``iam_policy_changes``, its CIS number in the benchmark
+    (``4.4``), or its Security Hub id (``CloudWatch.4``, any case)."""
+    wanted = str(text).strip()
+    version = resolve_benchmark(benchmark)
+    for c in controls():
+        if (
+            wanted == c.id
+            or wanted == c.cis_id(version)
+            or (c.security_hub and wanted.lower() == c.security_hub.lower())
+        ):
+            return c
+    known = ", ".join(c.id for c in controls())
+    raise CatalogError(
+        f"unknown control {text!r}: give its id ({known}), its CIS {version} number, or its Security Hub id"
+    )
+
+
 def monitoring_controls(benchmark: str) -> tuple[Control, ...]:
     return tuple(c for c in controls() if c.kind == MONITORING and c.in_benchmark(benchmark))
 

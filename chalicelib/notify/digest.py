@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..catalog import cis_order
 from ..model import Status
 from ..state.items import Baseline, TransitionItem, scope_of
 from ..state.transitions import CHECK_RECOVERED, COULD_NOT_CHECK, FIXED, KIND_TEXT, NEW_FAILURE, REGRESSED
@@ -89,7 +90,7 @@ def build_digest(
     baselines = [i.baseline for i in items if i.baseline is not None]
     changes = sorted(
         (i for i in items if i.kind in ORDER and i.baseline is None),
-        key=lambda t: (ORDER.index(str(t.kind)), t.cis_id or "", t.resource or ""),
+        key=lambda t: (ORDER.index(str(t.kind)), cis_order(t.cis_id), t.resource or ""),
     )
     if not baselines and not changes:
         return None
@@ -107,7 +108,11 @@ def build_digest(
     header = (
         f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}{read}\n{headline}\n"
     )
-    footer = f"\nFull state: ciswatch history --account {account}" + (f" (table {table})" if table else "") + "\n"
+    on_table = f" --table {table}" if table else ""
+    footer = (
+        f"\nEvery current finding: ciswatch findings{on_table} --account {account}\n"
+        f"The runs over time: ciswatch history{on_table} --account {account}\n"
+    )
     blocks = [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
     budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)
     body, used = [], 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..catalog import cis_order
 from ..model import Finding, Status
 from ..model.conventions import KMS_ROTATION_CONTROL as KMS_CONTROL
 
@@ -26,14 +27,12 @@ def _paint(text: str, status: Status, colour: bool) -> str:
     return f"\033[{COLOURS[status]}m{text}\033[0m" if colour else text
 
 
-def _cis_key(f: Finding) -> list[int]:
-    try:
-        return [int(x) for x in (f.cis_id or "99").split(".")]
-    except ValueError:
-        return [99]
+ROW_PREFIX = 6 + 29 + 7 + 9 + 16  # the columns before the reason
 
 
-def render_table(result: AuditResult, colour: bool = False, width: int = 100) -> str:
+def render_table(result: AuditResult, colour: bool = False, columns: int | None = None) -> str:
+    """``columns``: the terminal's width; the reason column is shortened to fit it (None: never)."""
+    width = max(40, columns - ROW_PREFIX) if columns else None
     s = result.summary
     lines = [
         f"ciswatch audit - account {result.account} - CIS AWS Foundations Benchmark {result.benchmark}",
@@ -49,15 +48,19 @@ def render_table(result: AuditResult, colour: bool = False, width: int = 100) ->
                 _paint(f"N/A {s[NOT_APPLICABLE]}", NOT_APPLICABLE, colour),
             ]
         ),
+    ]
+    per_key = sum(1 for f in result.findings if f.is_per_resource)
+    lines += [
+        f"(the counts are findings: {len(result.findings) - per_key} for controls, {per_key} for single KMS keys)",
         "",
     ]
     control_rows = [f for f in result.findings if not f.is_per_resource]
-    control_rows.sort(key=_cis_key)
+    control_rows.sort(key=lambda f: cis_order(f.cis_id))
     lines.append(f"{'CIS':<6}{'Control':<29}{'Status':<7}{'Severity':<9}{'Region':<16}Reason")
     for f in control_rows:
         status = _paint(f"{LABELS[f.status]:<7}", f.status, colour)
         sev = f.severity if f.status in (FAIL, WARNING) else ""
-        reason = f.reason if len(f.reason) <= width else f.reason[: width - 3] + "..."
+        reason = f.reason if width is None or len(f.reason) <= width else f.reason[: width - 3] + "..."
         lines.append(f"{f.cis_id or '-':<6}{f.control:<29}{status}{sev:<9}{(f.region or '-'):<16}{reason}")
     keys = [f for f in result.findings if f.is_per_resource]
     bad = [f for f in keys if f.status in (FAIL, WARNING, ERROR)]

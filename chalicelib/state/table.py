@@ -11,6 +11,7 @@ Items (pk = "ACCOUNT#<account id>"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 OUTBOX_INDEX = "OutboxIndex"
@@ -29,6 +30,12 @@ GLOBAL_SECONDARY_INDEXES = [
         "Projection": {"ProjectionType": "ALL"},
     }
 ]
+
+
+def table_matches(table: Mapping[str, Any]) -> bool:
+    """An existing table has the keys and the outbox index ciswatch needs."""
+    indexes = {i.get("IndexName") for i in table.get("GlobalSecondaryIndexes") or []}
+    return table.get("KeySchema") == KEY_SCHEMA and OUTBOX_INDEX in indexes
 
 
 def create_table(dynamodb: Any, name: str, wait: bool = True) -> dict[str, Any]:
