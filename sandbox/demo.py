@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import sys
 import time
 
@@ -28,6 +29,8 @@ from ciswatch_cli.state_cmd import history_row, render_history
 
 from .moto_env import ACCOUNT, MotoAccount, moto_server, use_endpoint
 from .scenarios import HOME, story_account
+
+COLUMNS = shutil.get_terminal_size((160, 40)).columns  # the table shortens its reasons to fit
 
 
 def banner(text: str) -> None:
@@ -190,7 +193,7 @@ def main() -> int:
         banner("1. Day 1: the first audit (every region, one pass) - ciswatch audit --table ... --topic-arn ...")
         first = run_audit(settings)
         before = first["result"]
-        print(render_table(before, colour=sys.stdout.isatty()), end="")
+        print(render_table(before, colour=sys.stdout.isatty(), columns=COLUMNS), end="")
         banner("   The baseline digest (one message, not one per finding)")
         show_digest(acct, queue, digest_topic)
 
@@ -205,7 +208,7 @@ def main() -> int:
         banner("4. Day 3: audit again")
         third = run_audit(settings)
         after = third["result"]
-        print(render_table(after, colour=sys.stdout.isatty()), end="")
+        print(render_table(after, colour=sys.stdout.isatty(), columns=COLUMNS), end="")
         banner("   The change digest")
         show_digest(acct, queue, digest_topic)
 
