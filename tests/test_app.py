@@ -1,6 +1,7 @@
 """The Chalice app with chalice.test.Client against moto server: schedule, routes, 400s, idempotency, logs, metrics."""
 
 import json
+from pathlib import Path
 
 import pytest
 from chalice.test import Client
@@ -72,6 +73,22 @@ def test_scheduled_run_records_and_publishes(deployed, capsys, caplog):
     names = {m["Name"] for blob in emf for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"FindingsFail", "Transitions", "ApiCalls", "AuditDuration", "NotificationFailures"} <= names
     assert any(blob.get("FindingsFail") == [17.0] for blob in emf)
+    # The template's alarms watch exactly these metrics, with exactly these dimensions.
+    run_blob = next(blob for blob in emf if "AuditSucceeded" in blob)
+    assert run_blob["trigger"] == "schedule" and run_blob["service"] == "ciswatch"
+    emitted_dims = set(run_blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+    resources = json.loads((Path(__file__).resolve().parent.parent / "resources.json").read_text())["Resources"]
+    watched = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
+    own = [a for a in watched if a["Namespace"] == "ciswatch"]
+    assert {a["MetricName"] for a in own} == {"AuditSucceeded", "FindingsError", "NotificationFailures"}
+    for a in own:
+        assert a["MetricName"] in names
+        assert {d["Name"]: d["Value"] for d in a["Dimensions"]} == {k: run_blob[k] for k in emitted_dims}
+
+
+def test_read_only_routes_warn_about_no_metrics(deployed, recwarn):
+    assert deployed["client"].http.get("/runs").status_code == 200
+    assert not [w for w in recwarn if "metrics" in str(w.message).lower()]
 
 
 def test_post_audit_returns_summary_and_findings(deployed):

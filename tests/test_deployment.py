@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.model import Topic, TopicAttributes, TopicKey
+from chalicelib.model.rules import TopicKeyVerdict, alarm_request_context, topic_key_verdict
 from chalicelib.state import table as table_def
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +90,60 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
     assert (
         resources["DigestKey"]["Properties"]["EnableKeyRotation"] is True
     )  # ciswatch's own key must not fail ciswatch
+    alarms = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {
+        "AuditErrorsAlarm",
+        "NoSuccessfulRunAlarm",
+        "ChecksCouldNotRunAlarm",
+        "DigestNotDeliveredAlarm",
+        "FailedRunsAlarm",
+    }
+    for name, a in alarms.items():
+        assert a["ActionsEnabled"] is True and len(a["AlarmDescription"]) > 60, name
+        assert a["AlarmActions"] == [
+            {"Fn::If": ["AlarmsToDigestTopic", {"Ref": "DigestTopic"}, {"Ref": "AlarmTopicArn"}]}
+        ]
+    heartbeat = alarms["NoSuccessfulRunAlarm"]
+    assert (
+        heartbeat["TreatMissingData"] == "breaching"
+        and heartbeat["Period"] * heartbeat["EvaluationPeriods"] == 26 * 3600
+    )
+    destination = resources["DailyAuditInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["FailedRunsQueue", "Arn"]}
+    for fn in ("DailyAudit", "APIHandler"):
+        group = resources[f"{fn}LogGroup"]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"} and group["LogGroupName"] == {
+            "Fn::Sub": f"/aws/lambda/${{{fn}}}"
+        }
+
+
+def test_ciswatchs_own_alarms_can_reach_its_digest_topic_by_its_own_rules():
+    """The watcher's alarms notify the encrypted digest topic: its key must pass ciswatch's own topic rules."""
+    resources = json.loads((ROOT / "resources.json").read_text())["Resources"]
+    account = "123456789012"
+
+    def resolve(value):
+        if value == {"Ref": "AWS::AccountId"}:
+            return account
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return value["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::AccountId}", account)
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    policy = json.dumps(resolve(resources["DigestKey"]["Properties"]["KeyPolicy"]))
+    arn = f"arn:aws:kms:ap-northeast-1:{account}:key/digest"
+    topic = Topic(
+        f"arn:aws:sns:ap-northeast-1:{account}:ciswatch-prod-digest",
+        "ap-northeast-1",
+        account,
+        TopicAttributes(kms_master_key_id=arn),
+        kms_key=TopicKey(arn, arn=arn, key_manager="CUSTOMER", policy=policy, key_state="Enabled"),
+    )
+    alarm = f"arn:aws:cloudwatch:ap-northeast-1:{account}:alarm:ciswatch-prod-audit-errors"
+    assert topic_key_verdict(topic, alarm_request_context(account, alarm))[0] is TopicKeyVerdict.USABLE
 
 
 def test_deployment_zip_leaves_boto3_to_the_runtime(packaged):
