@@ -33,7 +33,8 @@ sandbox: $(STAMP)
 # The CloudFormation/SAM template and the deployment zip, in out/ (runtime pinned by resources.json).
 package: $(STAMP)
 	rm -rf out
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) --merge-template resources.json out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} CISWATCH_REQUEST_QUEUE=ciswatch-$(STAGE)-audit-requests \
+	  $(BIN)/chalice package --stage $(STAGE) --merge-template resources.json out
 	$(BIN)/cfn-lint out/sam.json
 	@echo "out/sam.json and out/deployment.zip ($$(du -k out/deployment.zip | cut -f1) KiB); deploy with Stage=$(STAGE)"
 

@@ -1,4 +1,7 @@
-"""ciswatch's Lambda entry points: the daily schedule and the on-demand API. Logic lives in chalicelib/."""
+"""ciswatch's Lambda entry points: the schedule and the API produce audit requests, the worker runs them.
+
+Logic lives in chalicelib/; each function here has its own role (.chalice/config.json).
+"""
 
 import json
 import os
@@ -8,22 +11,25 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, IAMAuthorizer, Response
 
-from chalicelib import service
-from chalicelib.pipeline import new_run_id
-from chalicelib.settings import Settings
+from chalicelib import runs, service
+from chalicelib.model.request import AuditRequest, MalformedRequest
+from chalicelib.settings import NotConfigured, Settings
 
 SERVICE = "ciswatch"
 JSON = "application/json"
 # Read when Chalice builds the deployment: `CISWATCH_SCHEDULE="cron(0 6 * * ? *)" chalice deploy --stage prod`.
 SCHEDULE = os.environ.get("CISWATCH_SCHEDULE", "rate(1 day)")
+# The request queue's name and the worker's concurrency cap, read when Chalice builds the deployment:
+# `make package` passes ciswatch-<stage>-audit-requests, the queue resources.json creates.
+REQUEST_QUEUE = os.environ.get("CISWATCH_REQUEST_QUEUE", "ciswatch-prod-audit-requests")
+WORKER_CONCURRENCY = int(os.environ.get("CISWATCH_WORKER_CONCURRENCY", "10"))
 
 app = Chalice(app_name=SERVICE)
 logger = Logger(service=SERVICE)  # service and namespace are explicit: config env vars are not set at import time
 metrics = Metrics(namespace="ciswatch", service=SERVICE)
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
-# Metrics are flushed where runs happen: around the schedule, and by POST /audits itself; the read-only
-# routes record none, so they publish (and warn about) nothing.
-app.register_middleware(ConvertToMiddleware(metrics.log_metrics(capture_cold_start_metric=True)), "scheduled")
+# Metrics are flushed by the worker, where runs happen; the schedule and the routes record none, so
+# they publish (and warn about) nothing.
 iam = IAMAuthorizer()
 
 
@@ -66,12 +72,63 @@ def _log_run(run: dict) -> None:
 
 @app.schedule(SCHEDULE)
 def daily_audit(event):
-    run_id = new_run_id()
-    logger.set_correlation_id(run_id)
-    body = service.audit_now(Settings.from_env(), run_id=run_id)
-    _record_metrics(body["run"], "schedule")
-    _log_run(body["run"])
-    return body["run"]
+    """Queue today's audit of this account; the worker runs it."""
+    settings = Settings.from_env()
+    request = runs.new_request(settings, service.caller_account(settings.endpoint_url, settings.profile), "schedule")
+    logger.set_correlation_id(request.run_id)
+    runs.enqueue(settings, request)
+    logger.info("audit queued", extra={"run_id": request.run_id, "trigger": "schedule"})
+    return {"run_id": request.run_id, "status": "queued"}
+
+
+@app.on_sqs_message(queue=REQUEST_QUEUE, batch_size=1, maximum_concurrency=WORKER_CONCURRENCY)
+def audit_worker(event):
+    """Run each request; report only the messages whose outcome could not be recorded (SQS retries those)."""
+    failures = []
+    settings = Settings.from_env()
+    for record in event:
+        message = record.to_dict()
+        message_id = message.get("messageId")
+        attempt = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+        try:
+            request = AuditRequest.from_message(record.body)
+        except MalformedRequest as exc:
+            # Never runnable: retried until the DLQ keeps it, and its alarm tells someone.
+            logger.error("not an audit request", extra={"message_id": message_id, "problem": str(exc)})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        logger.set_correlation_id(request.run_id)
+        try:
+            handled = runs.handle(
+                settings, request, attempt, service.caller_account(settings.endpoint_url, settings.profile)
+            )
+        except Exception:
+            logger.exception("the outcome could not be recorded", extra={"message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        _report(handled)
+    return {"batchItemFailures": failures}
+
+
+def _report(handled: runs.Handled) -> None:
+    if handled.outcome is None:
+        logger.info("duplicate delivery", extra={"run_id": handled.request.run_id})
+        return
+    if handled.run is not None:
+        _record_metrics(handled.run, handled.request.trigger)
+        _log_run(handled.run)
+    else:
+        metrics.add_dimension(name="trigger", value=handled.request.trigger)
+        metrics.add_metric(name="AuditFailed", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "audit failed",
+            extra={
+                "run_id": handled.request.run_id,
+                "account": handled.request.account,
+                "reason": handled.outcome.reason,
+            },
+        )
+    metrics.flush_metrics()
 
 
 def _error(status: int, body: dict) -> Response:
@@ -86,6 +143,11 @@ def _api(handler):
             return handler(*args, **kwargs)
         except service.BadRequest as exc:
             return _error(400, exc.body())
+        except service.NotFound as exc:
+            return _error(404, exc.body())
+        except NotConfigured as exc:
+            logger.error("not configured", extra={"problem": str(exc)})
+            return _error(503, {"error": "NotConfigured", "message": str(exc)})
         except Exception:
             request_id = getattr(getattr(app, "lambda_context", None), "aws_request_id", None)
             logger.exception("request failed", extra={"request_id": request_id})
@@ -116,7 +178,7 @@ def _json_body():
 
 
 @lru_cache(maxsize=2)
-def _idempotent_audit(table: str):
+def _idempotent_enqueue(table: str):
     # Deliberate lazy import: Powertools' idempotency utility stays off the cold start of every other route.
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -129,29 +191,38 @@ def _idempotent_audit(table: str):
     @idempotent_function(
         data_keyword_argument="request", persistence_store=DynamoDBPersistenceLayer(table_name=table), config=config
     )
-    def audit(request: dict) -> dict:
-        return _run_audit(request["body"])
+    def enqueue(request: dict) -> dict:
+        # What is stored is this small answer (the run id), never the audit: its size does not grow with the account.
+        return _enqueue(request["body"])
 
-    return audit, config
+    return enqueue, config
 
 
-def _run_audit(body) -> dict:
+def _enqueue(body) -> dict:
     settings = service.parse_audit_request(body, Settings.from_env())
-    run_id = new_run_id()
-    logger.set_correlation_id(run_id)
-    result = service.audit_now(settings, run_id=run_id)
-    _record_metrics(result["run"], "api")
-    metrics.flush_metrics()
-    _log_run(result["run"])
-    return result
+    request = runs.new_request(settings, service.caller_account(settings.endpoint_url, settings.profile), "api")
+    logger.set_correlation_id(request.run_id)
+    runs.enqueue(settings, request)
+    logger.info("audit queued", extra={"run_id": request.run_id, "trigger": "api"})
+    return {
+        "run_id": request.run_id,
+        "status": "queued",
+        "link": f"/runs/{request.run_id}",
+        "request": request.to_json(),
+    }
+
+
+def _accepted(body: dict) -> Response:
+    return Response(status_code=202, body=body, headers={"Content-Type": JSON, "Location": body["link"]})
 
 
 # Every content type reaches the handler, so that a wrong one gets this API's error shape.
 @app.route("/audits", methods=["POST"], authorizer=iam, content_types=["*/*"])
 @_api
 def post_audit():
-    """Run an audit now. Body (optional): {"regions": [...], "benchmark": "5.0.0"}. Header Idempotency-Key: retry-safe."""
-    # Deliberate lazy import, as in _idempotent_audit.
+    """Queue an audit now; answers 202 with the run id. Body (optional): {"regions": [...], "benchmark": "5.0.0"}.
+    Header Idempotency-Key: retry-safe (the same key and body return the same run)."""
+    # Deliberate lazy import, as in _idempotent_enqueue.
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
@@ -170,7 +241,7 @@ def post_audit():
     body = _json_body()
     key = app.current_request.headers.get("idempotency-key")
     if key is None:
-        return _run_audit(body)
+        return _accepted(_enqueue(body))
     table = os.environ.get("CISWATCH_IDEMPOTENCY_TABLE")
     if not table:
         raise service.BadRequest(
@@ -179,18 +250,28 @@ def post_audit():
     if not key.strip() or len(key) > 200:
         raise service.BadRequest("Idempotency-Key", "the key must be 1 to 200 characters")
     service.parse_audit_request(body, Settings.from_env())  # a bad body is a 400, never a stored result
-    audit, config = _idempotent_audit(table)
+    enqueue, config = _idempotent_enqueue(table)
     config.register_lambda_context(app.lambda_context)
     try:
-        return audit(request={"key": key, "body": body if body is not None else {}})
+        return _accepted(enqueue(request={"key": key, "body": body if body is not None else {}}))
     except IdempotencyValidationError:
         return _error(
             409, {"error": "Conflict", "field": "Idempotency-Key", "message": "this key was used with a different body"}
         )
     except IdempotencyAlreadyInProgressError:
         return _error(
-            409, {"error": "Conflict", "field": "Idempotency-Key", "message": "an audit with this key is still running"}
+            409,
+            {"error": "Conflict", "field": "Idempotency-Key", "message": "a request with this key is being queued"},
         )
+
+
+@app.route("/runs/{run_id}", methods=["GET"], authorizer=iam)
+@_api
+def get_run(run_id):
+    """One run: queued, running, done or failed, with each account's outcome and summary."""
+    if app.current_request.query_params:
+        raise service.BadRequest(sorted(app.current_request.query_params)[0], "this route takes no query parameters")
+    return service.run_status(Settings.from_env(), run_id)
 
 
 @app.route("/findings", methods=["GET"], authorizer=iam)

@@ -10,18 +10,20 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from . import catalog
+from . import catalog, pages, runs
 from .clients import aws_client
-from .inventory.regions import enabled_regions
 from .model import Status
+from .model.request import RUN_ID_RE
 from .model.rules import is_region_name
-from .pipeline import run_audit
-from .settings import MAX_HISTORY_DAYS, Settings
+from .settings import MAX_HISTORY_DAYS, NotConfigured, Settings
 from .state.store import StateStore
 from .state.transitions import CLOSED
 
 STATUSES = tuple(str(s) for s in Status)
 FINDING_FILTERS = ("status", "control", "region", "severity")
+PAGE_PARAMS = ("limit", "next_token")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500  # 500 findings with their evidence stay far below Lambda's 6 MB response limit
 RUN_FILTERS = ("days",)
 
 
@@ -37,8 +39,16 @@ class BadRequest(Exception):
         return {"error": "BadRequest", "field": self.field, "message": self.message}
 
 
-class NotConfigured(Exception):
-    """The deployment lacks a setting the request needs."""
+class NotFound(Exception):
+    """A resource the route names does not exist: answered with 404."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        return {"error": "NotFound", "field": self.field, "message": self.message}
 
 
 @lru_cache(maxsize=4)
@@ -72,23 +82,16 @@ def parse_audit_request(body: Any, settings: Settings) -> Settings:
         bad = [r for r in regions if not is_region_name(r)]
         if bad:
             raise BadRequest("regions", f"not a region name: {bad[0]!r}")
-        disabled = sorted(set(regions) - enabled_regions(settings))
-        if disabled:
-            raise BadRequest("regions", f"region not enabled in this account: {disabled[0]}")
+        # Whether each region is enabled is the worker's to check: reading the account is its role's
+        # right, not the API's (the run then fails naming the region).
         changes["regions"] = tuple(dict.fromkeys(regions))
     return settings.with_(**changes)
 
 
-def audit_now(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
-    """Run the whole job; the run summary plus the findings, JSON-ready."""
-    run = run_audit(settings, run_id=run_id)
-    result = run.pop("result")
-    return {"run": _jsonable_run(run), **result.to_json()}
-
-
-def _jsonable_run(run: dict[str, Any]) -> dict[str, Any]:
+def jsonable_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A run summary without the in-memory result and transition list, JSON-ready."""
     jsonable: dict[str, Any] = json.loads(
-        json.dumps({k: v for k, v in run.items() if k != "transitions_list"}, default=str)
+        json.dumps({k: v for k, v in run.items() if k not in ("transitions_list", "result")}, default=str)
     )
     return jsonable
 
@@ -109,8 +112,45 @@ def _check_params(params: dict[str, str] | None, allowed: tuple[str, ...]) -> di
 
 
 def list_findings(settings: Settings, params: dict[str, str] | None, control: str | None = None) -> dict[str, Any]:
+    """GET /findings: one page of the filtered findings, and a token for the next page."""
+    params = dict(params or {})
+    paging = {k: params.pop(k) for k in PAGE_PARAMS if k in params}
     filters = finding_filters(params, control, settings.benchmark)
-    return filter_findings(_store(settings), filters)
+    limit = _page_size(paging.get("limit"))
+    found = filter_findings(_store(settings), filters)["findings"]
+    signer = pages.Signer(settings.page_token_key or f"ciswatch:{settings.table}")
+    after = None
+    if "next_token" in paging:
+        try:
+            after = signer.position(paging["next_token"], filters)
+        except pages.BadToken as exc:
+            raise BadRequest("next_token", str(exc)) from None
+    try:
+        page, last = pages.page(found, _sort_key, after, limit)
+    except TypeError:
+        raise BadRequest("next_token", "not a next_token issued by this version of the API") from None
+    body: dict[str, Any] = {"count": len(page), "total": len(found), "findings": page}
+    if last is not None:
+        body["next_token"] = signer.token(last, filters)
+    return body
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_PAGE_SIZE):
+        raise BadRequest("limit", f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(raw)
+
+
+def _sort_key(view: dict[str, Any]) -> list[Any]:
+    """Benchmark order, then control, resource and region: a total order, so pages never overlap."""
+    return [
+        list(catalog.cis_order(view["cis_id"])),
+        view["control"] or "",
+        view["resource"] or "",
+        view["region"] or "",
+    ]
 
 
 def finding_filters(params: dict[str, str] | None, control: str | None, benchmark: str | None) -> dict[str, str]:
@@ -136,7 +176,7 @@ def filter_findings(store: StateStore, filters: dict[str, str]) -> dict[str, Any
     """The stored findings that pass checked filters, in benchmark order."""
     items = [i.view() for i in store.current().values()]
     items = [i for i in items if all(i.get(key) == value for key, value in filters.items())]
-    items.sort(key=lambda i: (catalog.cis_order(i["cis_id"]), i["control"] or "", i["resource"] or ""))
+    items.sort(key=_sort_key)
     return {"count": len(items), "findings": items}
 
 
@@ -148,3 +188,13 @@ def list_runs(settings: Settings, params: dict[str, str] | None) -> dict[str, An
     since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
     runs = [dict(r.summary) for r in _store(settings).runs(since)]
     return {"count": len(runs), "runs": runs}
+
+
+def run_status(settings: Settings, run_id: str) -> dict[str, Any]:
+    """GET /runs/{run_id}: the request and its outcome per account."""
+    if not RUN_ID_RE.match(run_id or ""):
+        raise BadRequest("run_id", "not a run id (such as 20261201T060000Z-0123abcd)")
+    record = runs.run_record(settings, run_id)
+    if record is None:
+        raise NotFound("run_id", f"no run {run_id} (runs are kept {settings.retention_days} days)")
+    return record.to_json()

@@ -23,6 +23,10 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.strip() for r in raw.split(",") if r.strip()))
 
 
+class NotConfigured(Exception):
+    """The deployment lacks a setting that a request needs (the message names it)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     benchmark: str | None = None  # None: the catalogue's default
@@ -36,6 +40,8 @@ class Settings:
     read_timeout: float = 30.0
     table: str | None = None  # DynamoDB table for findings state; None: read-only audit
     topic_arn: str | None = None  # SNS topic for change digests; None: record without notifying
+    queue_url: str | None = None  # SQS queue of audit requests (the deployed service); None: no queue
+    page_token_key: str | None = None  # signs GET /findings next tokens; None: derived from the table name
     state_region: str | None = None  # the table's region (default: the session's)
     retention_days: int = 400
     confirm_runs: int = 1
@@ -50,6 +56,8 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             table=env.get("CISWATCH_TABLE") or None,
             topic_arn=env.get("CISWATCH_TOPIC_ARN") or None,
+            queue_url=env.get("CISWATCH_QUEUE_URL") or None,
+            page_token_key=env.get("CISWATCH_PAGE_TOKEN_KEY") or None,
             state_region=env.get("CISWATCH_STATE_REGION") or None,
         )
         numbers: dict[str, Any] = {

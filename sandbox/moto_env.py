@@ -182,6 +182,20 @@ class MotoAccount:
             self.sqs_subscriber(arn, region)
         return arn
 
+    def request_queue(
+        self, region: str, name: str, visibility_timeout: int = 1, max_receives: int = 3
+    ) -> dict[str, str]:
+        """The audit-request queue as resources.json makes it: a redrive to a dead-letter queue after
+        ``max_receives`` receives (a short visibility timeout lets a test see redeliveries)."""
+        sqs = self.client("sqs", region)
+        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+        url = sqs.create_queue(
+            QueueName=name, Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": policy}
+        )["QueueUrl"]
+        return {"url": url, "dlq": dlq}
+
     def sqs_subscriber(self, topic_arn: str, region: str, name: str = "digest-capture") -> str:
         sqs = self.client("sqs", region)
         url = sqs.create_queue(QueueName=name)["QueueUrl"]

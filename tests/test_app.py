@@ -1,12 +1,18 @@
-"""The Chalice app with chalice.test.Client against moto server: schedule, routes, 400s, idempotency, logs, metrics."""
+"""The Chalice app with chalice.test.Client against moto server: the schedule and POST /audits queue
+requests, the worker (fed from the real queue by sandbox.poller) runs them; routes, 400s, pagination,
+idempotency, logs, metrics."""
 
+import io
 import json
+import logging
+import time
 from pathlib import Path
 
 import pytest
 from chalice.test import Client
 
 from chalicelib.state.table import create_table
+from sandbox.poller import drain
 
 HOME = "ap-northeast-1"
 TABLE = "ciswatch-dev-findings"
@@ -28,13 +34,36 @@ def deployed(account, monkeypatch):
     )
     topic = account.topic(HOME, name="ciswatch-dev-digest", subscribe=None)
     queue = account.sqs_subscriber(topic, HOME)
+    requests = account.request_queue(HOME, "ciswatch-dev-audit-requests")
     monkeypatch.setenv("CISWATCH_TOPIC_ARN", topic)
     monkeypatch.setenv("CISWATCH_REGIONS", HOME)
+    monkeypatch.setenv("CISWATCH_QUEUE_URL", requests["url"])
     monkeypatch.setenv("AWS_DEFAULT_REGION", HOME)
     import app as app_module
 
     with Client(app_module.app, stage_name="dev") as client:
-        yield {"client": client, "account": account, "queue": queue}
+        yield {"client": client, "account": account, "queue": queue, "requests": requests}
+
+
+def work(deployed):
+    """Let the worker take what is on the request queue, as Lambda's event source would."""
+    client = deployed["client"]
+    sqs = deployed["account"].client("sqs", HOME)
+    return drain(sqs, deployed["requests"]["url"], lambda event: client.lambda_.invoke("audit_worker", event).payload)
+
+
+def run_of(deployed, run_id):
+    resp = deployed["client"].http.get(f"/runs/{run_id}")
+    assert resp.status_code == 200, resp.body
+    return json.loads(resp.body)
+
+
+def audited(deployed, body=None, headers=None):
+    """POST /audits, then the worker: the run as GET /runs/{run_id} shows it."""
+    resp = post(deployed["client"], body if body is not None else {}, headers)
+    assert resp.status_code == 202, resp.body
+    work(deployed)
+    return run_of(deployed, json.loads(resp.body)["run_id"])
 
 
 def post(client, body=None, headers=None, raw=None):
@@ -45,29 +74,41 @@ def post(client, body=None, headers=None, raw=None):
     )
 
 
-def test_scheduled_run_records_and_publishes(deployed, capsys, caplog):
+def test_scheduled_run_records_and_publishes(deployed, capsys):
     client = deployed["client"]
+    import app as app_module
+
+    # Powertools' own handler holds the stdout of import time: read the records through a handler of
+    # this test's, formatted by Powertools' formatter when they are emitted (with that moment's keys).
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(app_module.logger.registered_formatter)
+    app_module.logger._logger.addHandler(handler)
     event = client.events.generate_cw_event(
         source="aws.events",
         detail_type="Scheduled Event",
         detail={},
         resources=["arn:aws:events:ap-northeast-1:123456789012:rule/daily"],
     )
-    run = client.lambda_.invoke("daily_audit", event).payload
-    assert run["baseline"] is True and run["counts"]["FAIL"] == 17 and run["notification"]["published"] is True
+    queued = client.lambda_.invoke("daily_audit", event).payload
+    assert queued["status"] == "queued" and run_of(deployed, queued["run_id"])["status"] == "queued"
+    assert work(deployed).handled == 1
+    run = run_of(deployed, queued["run_id"])
+    assert run["status"] == "done" and run["trigger"] == "schedule" and run["regions"] == [HOME]
+    (outcome,) = run["accounts"]
+    summary = outcome["summary"]
+    assert outcome["state"] == "AUDITED" and summary["baseline"] is True and summary["counts"]["FAIL"] == 17
+    assert summary["published"] is True
     sqs = deployed["account"].client("sqs", HOME)
     assert len(sqs.receive_message(QueueUrl=deployed["queue"], MaxNumberOfMessages=10).get("Messages", [])) == 1
-    import app as app_module
-
-    # Powertools' handler keeps the stdout of import time: read the records, formatted by Powertools itself.
-    formatter = app_module.logger.registered_formatter
-    finished = [
-        json.loads(formatter.format(r))
-        for r in caplog.records
-        if r.name == "ciswatch" and r.getMessage() == "audit finished"
-    ]
+    app_module.logger._logger.removeHandler(handler)
     out = capsys.readouterr().out
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    finished = [r for r in records if r["message"] == "audit finished"]
+    queued = [r for r in records if r["message"] == "audit queued"]
+    assert queued[0]["correlation_id"] == run["run_id"] and queued[0]["function_name"] == "daily_audit"
     assert finished and finished[0]["correlation_id"] == run["run_id"] and finished[0]["counts"]["FAIL"] == 17
+    assert finished[0]["function_name"] == "audit_worker"
     assert "evidence" not in json.dumps(finished[0])
     emf = [json.loads(line) for line in out.splitlines() if '"CloudWatchMetrics"' in line]
     names = {m["Name"] for blob in emf for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
@@ -91,13 +132,24 @@ def test_read_only_routes_warn_about_no_metrics(deployed, recwarn):
     assert not [w for w in recwarn if "metrics" in str(w.message).lower()]
 
 
-def test_post_audit_returns_summary_and_findings(deployed):
+def test_post_audit_answers_202_at_once_and_the_worker_runs_it(deployed):
     resp = post(deployed["client"], {"regions": [HOME], "benchmark": "1.2.0"})
-    assert resp.status_code == 200
+    assert resp.status_code == 202
     body = json.loads(resp.body)
-    assert body["benchmark"] == "1.2.0" and body["regions"] == [HOME] and body["run"]["baseline"] is True
-    assert len([f for f in body["findings"] if f["control"] != "kms_key_rotation"]) == 14
-    assert post(deployed["client"]).status_code == 200  # no body: the configured defaults
+    assert body["status"] == "queued" and body["link"] == f"/runs/{body['run_id']}"
+    assert resp.headers["Location"] == body["link"]
+    assert run_of(deployed, body["run_id"])["status"] == "queued"
+    work(deployed)
+    run = run_of(deployed, body["run_id"])
+    assert run["status"] == "done" and run["benchmark"] == "1.2.0" and run["regions"] == [HOME]
+    assert run["trigger"] == "api" and run["accounts"][0]["summary"]["baseline"] is True
+    assert post(deployed["client"]).status_code == 202  # no body: the configured defaults
+
+
+def test_a_region_that_is_not_enabled_fails_the_run_naming_it(deployed):
+    run = audited(deployed, {"regions": ["xx-nowhere-1"]})
+    assert run["status"] == "failed"
+    assert run["accounts"][0]["reason"] == "region not enabled in this account: xx-nowhere-1"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +162,6 @@ def test_post_audit_returns_summary_and_findings(deployed):
         ('{"regions": "eu-west-1"}', "regions"),
         ('{"regions": []}', "regions"),
         ('{"regions": ["Tokyo"]}', "regions"),
-        ('{"regions": ["xx-nowhere-1"]}', "regions"),
         ('{"region": ["eu-west-1"]}', "region"),
         ("[" * 100_000 + "]" * 100_000, "body"),
         ('{"regions": ' + "[" * 5000 + "]" * 5000 + "}", "body"),
@@ -121,13 +172,15 @@ def test_bad_audit_requests_are_400_naming_the_field(deployed, raw, field):
     assert resp.status_code == 400, resp.body
     body = json.loads(resp.body)
     assert body["error"] == "BadRequest" and body["field"] == field and body["message"]
+    assert work(deployed).invocations == 0  # nothing was queued
 
 
 def test_findings_routes_and_filters(deployed):
     client = deployed["client"]
-    assert post(client, {}).status_code == 200
+    audited(deployed)
     everything = json.loads(client.http.get("/findings").body)
-    assert everything["count"] == 15 + 1 + 1  # 15 controls, one key, the KMS roll-up
+    assert everything["count"] == everything["total"] == 15 + 1 + 1  # 15 controls, one key, the KMS roll-up
+    assert "next_token" not in everything
     failing = json.loads(client.http.get("/findings?status=FAIL").body)
     assert failing["count"] == 17 and all(f["status"] == "FAIL" for f in failing["findings"])
     vpc = json.loads(client.http.get("/findings/vpc_changes").body)
@@ -140,6 +193,38 @@ def test_findings_routes_and_filters(deployed):
     assert kms["count"] == 1 and "alias/legacy" in kms["findings"][0]["reason"]
     runs = json.loads(client.http.get("/runs?days=7").body)
     assert runs["count"] == 1 and runs["runs"][0]["counts"]["FAIL"] == 17
+
+
+def test_findings_are_paginated_with_tamper_evident_tokens(deployed):
+    client = deployed["client"]
+    audited(deployed)
+    whole = json.loads(client.http.get("/findings?status=FAIL").body)["findings"]
+    pages, token = [], None
+    while True:
+        query = "/findings?status=FAIL&limit=5" + (f"&next_token={token}" if token else "")
+        page = json.loads(client.http.get(query).body)
+        assert page["total"] == 17 and page["count"] == len(page["findings"]) <= 5
+        pages.append(page["findings"])
+        token = page.get("next_token")
+        if token is None:
+            break
+    assert [len(p) for p in pages] == [5, 5, 5, 2]
+    assert [f for p in pages for f in p] == whole  # every finding once, in the same order
+    first = json.loads(client.http.get("/findings?status=FAIL&limit=5").body)
+    token = first["next_token"]
+    payload, mac = token.split(".")
+    tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + mac
+    for query, words in (
+        (f"/findings?status=FAIL&limit=5&next_token={tampered}", "altered"),
+        (f"/findings?status=PASS&limit=5&next_token={token}", "other filters"),
+        ("/findings?next_token=garbage", "not a next_token"),
+        ("/findings?limit=0", "limit"),
+        ("/findings?limit=501", "limit"),
+        ("/findings?limit=ten", "limit"),
+    ):
+        resp = client.http.get(query)
+        body = json.loads(resp.body)
+        assert resp.status_code == 400 and words in body["message"] + body["field"], (query, body)
 
 
 @pytest.mark.parametrize(
@@ -159,11 +244,33 @@ def test_findings_routes_and_filters(deployed):
         ("/findings?region=" + "x" * 5000, "region"),
         ("/findings?status=%E2%9C%93", "status"),
         ("/runs?since=1", "since"),
+        ("/runs/not-a-run-id", "run_id"),
+        ("/runs/20261201T060000Z-0123abcd?verbose=1", "verbose"),
     ],
 )
 def test_bad_queries_are_400_naming_the_field(deployed, path, field):
     resp = deployed["client"].http.get(path)
     assert resp.status_code == 400 and json.loads(resp.body)["field"] == field
+
+
+def test_an_unknown_run_is_404(deployed):
+    resp = deployed["client"].http.get("/runs/20261201T060000Z-0123abcd")
+    assert resp.status_code == 404
+    assert json.loads(resp.body) == {
+        "error": "NotFound",
+        "field": "run_id",
+        "message": "no run 20261201T060000Z-0123abcd (runs are kept 400 days)",
+    }
+
+
+def test_a_deployment_without_a_queue_says_so(deployed, monkeypatch):
+    monkeypatch.delenv("CISWATCH_QUEUE_URL")
+    resp = post(deployed["client"], {})
+    assert resp.status_code == 503
+    assert json.loads(resp.body) == {
+        "error": "NotConfigured",
+        "message": "CISWATCH_QUEUE_URL is not set: this deployment has no request queue",
+    }
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
@@ -178,7 +285,7 @@ def test_a_body_that_is_not_json_is_415_in_this_apis_error_shape(deployed, conte
 
 
 def test_runs_show_no_table_internals(deployed):
-    assert post(deployed["client"], {}).status_code == 200
+    audited(deployed)
     run = json.loads(deployed["client"].http.get("/runs").body)["runs"][0]
     assert not {"pk", "sk", "expires_at"} & set(run) and run["benchmark"] == "5.0.0"
 
@@ -187,14 +294,49 @@ def test_idempotency_key_returns_the_first_response(deployed):
     client = deployed["client"]
     first = post(client, {"regions": [HOME]}, headers={"Idempotency-Key": "abc-123"})
     second = post(client, {"regions": [HOME]}, headers={"Idempotency-Key": "abc-123"})
-    assert first.status_code == second.status_code == 200
-    assert json.loads(first.body)["run"]["run_id"] == json.loads(second.body)["run"]["run_id"]
+    assert first.status_code == second.status_code == 202
+    assert json.loads(first.body)["run_id"] == json.loads(second.body)["run_id"]
+    assert work(deployed).handled == 1  # one request was queued
     runs = json.loads(client.http.get("/runs").body)
     assert runs["count"] == 1
     conflict = post(client, {"regions": [HOME], "benchmark": "1.2.0"}, headers={"Idempotency-Key": "abc-123"})
     assert conflict.status_code == 409 and json.loads(conflict.body)["field"] == "Idempotency-Key"
     bad = post(client, {"benchmark": "0"}, headers={"Idempotency-Key": "other"})
     assert bad.status_code == 400
+
+
+def test_the_idempotency_record_holds_the_request_not_the_audit(deployed):
+    post(deployed["client"], {"regions": [HOME]}, headers={"Idempotency-Key": "size"})
+    work(deployed)
+    ddb = deployed["account"].client("dynamodb", HOME)
+    (record,) = ddb.scan(TableName=IDEMPOTENCY)["Items"]
+    assert len(json.dumps(record)) < 2000 and "findings" not in json.dumps(record)
+
+
+def test_a_duplicate_delivery_changes_nothing_and_announces_nothing_twice(deployed):
+    client = deployed["client"]
+    body = json.loads(post(client, {}).body)
+    sqs = deployed["account"].client("sqs", HOME)
+    message = json.dumps(body["request"], sort_keys=True)
+    sqs.send_message(QueueUrl=deployed["requests"]["url"], MessageBody=message)  # delivered twice
+    assert work(deployed).handled == 2
+    run = run_of(deployed, body["run_id"])
+    assert run["status"] == "done" and run["accounts"][0]["attempts"] == 1
+    digests = sqs.receive_message(QueueUrl=deployed["queue"], MaxNumberOfMessages=10).get("Messages", [])
+    assert len(digests) == 1
+    assert json.loads(client.http.get("/runs").body)["count"] == 1
+
+
+def test_a_message_that_is_not_a_request_ends_in_the_dead_letter_queue(deployed):
+    sqs = deployed["account"].client("sqs", HOME)
+    sqs.send_message(QueueUrl=deployed["requests"]["url"], MessageBody='{"run_id": "x"}')
+    failed = []
+    for _ in range(4):  # three receives, then SQS moves it
+        failed += work(deployed).failed
+        time.sleep(1.1)  # the test queue's visibility timeout
+    assert len(failed) == 3
+    dead = sqs.receive_message(QueueUrl=deployed["requests"]["dlq"]).get("Messages", [])
+    assert [m["Body"] for m in dead] == ['{"run_id": "x"}']
 
 
 def test_unexpected_errors_are_500_with_a_request_id_and_no_internals(deployed):
@@ -204,3 +346,9 @@ def test_unexpected_errors_are_500_with_a_request_id_and_no_internals(deployed):
     body = json.loads(resp.body)
     assert set(body) == {"error", "message", "request_id"} and body["request_id"]
     assert "ResourceNotFound" not in resp.body.decode() and "Traceback" not in resp.body.decode()
+
+
+def test_a_worker_that_cannot_write_its_outcome_leaves_the_message_for_sqs(deployed):
+    post(deployed["client"], {})
+    deployed["account"].client("dynamodb", HOME).delete_table(TableName=TABLE)
+    assert len(work(deployed).failed) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("chalicelib", "ciswatch_cli", "sandbox")
+PACKAGES = ("chalicelib", "ciswatch_cli", "sandbox", "deploy")
 # Imports inside functions that are there on purpose (each says why where it stands).
 DELIBERATE_LOCAL_IMPORTS = {("app", "aws_lambda_powertools.utilities.idempotency")}
 
@@ -152,8 +152,8 @@ def test_no_imports_hidden_in_functions_in_the_product():
                 "botocore",
             ),
         ),
-        ("chalicelib", ("ciswatch_cli", "sandbox", "moto", "app")),
-        ("ciswatch_cli", ("sandbox", "moto")),
+        ("chalicelib", ("ciswatch_cli", "sandbox", "moto", "app", "deploy")),
+        ("ciswatch_cli", ("sandbox", "moto", "deploy")),
     ],
 )
 def test_dependencies_point_one_way(layer, forbidden):

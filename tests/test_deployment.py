@@ -13,6 +13,7 @@ import pytest
 from chalicelib.model import Topic, TopicAttributes, TopicKey
 from chalicelib.model.rules import TopicKeyVerdict, alarm_request_context, topic_key_verdict
 from chalicelib.state import table as table_def
+from deploy import policies
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = "ap-northeast-1"
@@ -23,7 +24,7 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory):
     out = tmp_path_factory.mktemp("package")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "CISWATCH_REQUEST_QUEUE": "ciswatch-prod-audit-requests"}
     chalice = Path(sys.executable).parent / "chalice"
     proc = subprocess.run(
         [str(chalice), "package", "--stage", "prod", "--merge-template", "resources.json", str(out)],
@@ -49,21 +50,46 @@ def test_resources_table_matches_the_code_definition():
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
 
-def test_policy_names_match_the_template_names():
-    resources = json.loads((ROOT / "resources.json").read_text())["Resources"]
-    for stage in ("dev", "prod"):
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-        text = json.dumps(policy)
-        for logical, pattern in (
-            ("FindingsTable", "table/ciswatch-{}-findings"),
-            ("IdempotencyTable", "table/ciswatch-{}-idempotency"),
-            ("DigestTopic", ":ciswatch-{}-digest"),
-        ):
-            assert pattern.format(stage) in text, (stage, logical)
-        assert resources["FindingsTable"]["Properties"]["TableName"] == {"Fn::Sub": "ciswatch-${Stage}-findings"}
-        for st in policy["Statement"]:
+def test_the_policy_files_and_the_template_roles_are_rendered_from_one_source():
+    expected = policies.rendered_files()
+    on_disk = {p: p.read_text() for p in (ROOT / ".chalice").glob("policy-*.json")}
+    assert on_disk == expected, "run: python -m deploy.policies"
+    resources = (ROOT / "resources.json").read_text()
+    assert policies.rendered_resources(resources) == resources, "run: python -m deploy.policies"
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in policies.STAGES:
+        functions = config["stages"][stage]["lambda_functions"]
+        assert set(functions) == set(policies.ROLES)
+        for function, settings in functions.items():
+            assert settings["iam_policy_file"] == policies.policy_file(function, stage).name
+
+
+def test_no_policy_names_a_partition_and_only_listings_use_a_bare_star():
+    texts = [p.read_text() for p in (ROOT / ".chalice").glob("policy-*.json")] + [(ROOT / "resources.json").read_text()]
+    assert not [t for t in texts if "arn:aws:" in t]
+    for function in policies.ROLES:
+        for st in policies.document(function, "prod")["Statement"]:
             if st["Resource"] == "*":
                 assert st["Sid"] == "AuditListingsWithoutResourceLevelPermissions", st
+
+
+def test_each_role_holds_only_its_functions_rights():
+    def actions(function):
+        return {a for st in policies.statements(function) for a in st["Action"]}
+
+    reads = {a for st in policies.AUDIT_READS for a in st["Action"]}
+    for function in ("daily_audit", "api_handler"):
+        held = actions(function)
+        assert not held & reads and not held & {"sns:Publish", "dynamodb:BatchWriteItem", "kms:Decrypt"}
+        writes = [
+            st
+            for st in policies.statements(function)
+            if "dynamodb:PutItem" in st["Action"] and "findings" in str(st["Resource"])
+        ]
+        assert writes and all(st["Condition"] == policies.LEDGER_ONLY for st in writes)
+    assert reads <= actions("audit_worker")
+    api_table = [st for st in policies.statements("api_handler") if "ciswatch-{stage}-findings" in str(st["Resource"])]
+    assert {a for st in api_table for a in st["Action"]} == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
 
 
 def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
@@ -73,11 +99,33 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads(template.read_text())["Resources"]
-    for fn in ("DailyAudit", "APIHandler"):
+    for fn in ("DailyAudit", "APIHandler", "AuditWorker"):
         props = resources[fn]["Properties"]
         assert props["Runtime"] == "python3.12"
         assert props["Environment"]["Variables"]["CISWATCH_TABLE"] == {"Ref": "FindingsTable"}
-        assert props["Environment"]["Variables"]["CISWATCH_TOPIC_ARN"] == {"Ref": "DigestTopic"}
+        assert props["Role"] == {"Fn::GetAtt": [f"{fn.replace('APIHandler', 'ApiHandler')}Role", "Arn"]}
+    for fn in ("DailyAudit", "APIHandler"):
+        variables = resources[fn]["Properties"]["Environment"]["Variables"]
+        assert variables["CISWATCH_QUEUE_URL"] == {"Ref": "RequestQueue"} and "CISWATCH_TOPIC_ARN" not in variables
+    worker = resources["AuditWorker"]["Properties"]
+    assert worker["Environment"]["Variables"]["CISWATCH_TOPIC_ARN"] == {"Ref": "DigestTopic"}
+    source = worker["Events"]["AuditWorkerSqsEventSource"]["Properties"]
+    queue = resources["RequestQueue"]["Properties"]
+    assert source["Queue"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:"
+        + queue["QueueName"]["Fn::Sub"].replace("${Stage}", "prod")
+    }
+    assert resources["AuditWorker"]["DependsOn"] == ["RequestQueue"]
+    assert source["BatchSize"] == 1 and source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerConcurrency"}}
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["RequestDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    throttles = {(m["ResourcePath"], m["HttpMethod"]): m for m in resources["RestAPI"]["Properties"]["MethodSettings"]}
+    assert throttles[("/~1audits", "POST")]["ThrottlingRateLimit"] == {"Ref": "AuditRequestRateLimit"}
+    assert throttles[("/*", "*")]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
     assert resources["DailyAudit"]["Properties"]["Events"]["DailyAuditEvent"]["Properties"]["Schedule"] == "rate(1 day)"
     assert {
         "FindingsTable",
@@ -97,6 +145,7 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
         "ChecksCouldNotRunAlarm",
         "DigestNotDeliveredAlarm",
         "FailedRunsAlarm",
+        "RequestDeadLetterAlarm",
     }
     for name, a in alarms.items():
         assert a["ActionsEnabled"] is True and len(a["AlarmDescription"]) > 60, name
@@ -110,7 +159,8 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
     )
     destination = resources["DailyAuditInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
     assert destination == {"Fn::GetAtt": ["FailedRunsQueue", "Arn"]}
-    for fn in ("DailyAudit", "APIHandler"):
+    assert alarms["AuditErrorsAlarm"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AuditWorker"}}]
+    for fn in ("DailyAudit", "APIHandler", "AuditWorker"):
         group = resources[f"{fn}LogGroup"]["Properties"]
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"} and group["LogGroupName"] == {
             "Fn::Sub": f"/aws/lambda/${{{fn}}}"
@@ -185,13 +235,24 @@ class Context:
 
 event = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
          "time": "2026-11-27T06:00:00Z", "region": "ap-northeast-1", "resources": ["arn:aws:events:ap-northeast-1:123456789012:rule/daily"], "detail": {}}
-third_party = sorted({m.split(".")[0] for m in sys.modules} & {"moto", "chalice_cli", "pytest", "flask", "ciswatch_cli"})
-result = app.daily_audit(event, Context())
-print("RESULT " + json.dumps({"run": result, "unexpected_modules": third_party}))
+queued = app.daily_audit(event, Context())
+# What Lambda's SQS event source would hand the worker: the message the schedule queued.
+import boto3
+sqs = boto3.client("sqs")
+url = sqs.get_queue_url(QueueName="smoke-requests")["QueueUrl"]
+(m,) = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+record = {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+          "attributes": m["Attributes"], "messageAttributes": {}, "eventSource": "aws:sqs",
+          "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:smoke-requests", "awsRegion": "ap-northeast-1"}
+answer = app.audit_worker({"Records": [record]}, Context())
+third_party = sorted({m.split(".")[0] for m in sys.modules} & {"moto", "chalice_cli", "pytest", "flask", "ciswatch_cli", "sandbox", "deploy"})
+print("RESULT " + json.dumps({"queued": queued, "answer": answer, "unexpected_modules": third_party}))
 """
 
 
-def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, account, moto_url, tmp_path):
+def test_packaged_zip_runs_the_schedule_and_the_worker_with_only_the_lambda_runtime(
+    packaged, account, moto_url, tmp_path
+):
     account.trail(region=HOME, log_group="CloudTrail/DefaultLogGroup")
     account.key(HOME, rotation=False)
     from chalicelib.state.table import create_table
@@ -199,6 +260,7 @@ def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, a
     create_table(account.client("dynamodb", HOME), "smoke-findings")
     topic = account.topic(HOME, name="smoke-digest", subscribe=None)
     queue = account.sqs_subscriber(topic, HOME)
+    requests = account.request_queue(HOME, "smoke-requests")
 
     code = tmp_path / "task"
     zipfile.ZipFile(packaged / "deployment.zip").extractall(code)
@@ -220,6 +282,7 @@ def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, a
         "CISWATCH_TABLE": "smoke-findings",
         "CISWATCH_TOPIC_ARN": topic,
         "CISWATCH_REGIONS": HOME,
+        "CISWATCH_QUEUE_URL": requests["url"],
         "POWERTOOLS_SERVICE_NAME": "ciswatch",
         "AWS_LAMBDA_FUNCTION_NAME": "ciswatch-prod-daily_audit",
     }
@@ -232,8 +295,14 @@ def test_packaged_zip_runs_the_schedule_with_only_the_lambda_runtime(packaged, a
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
     body = json.loads(line[len("RESULT ") :])
     assert body["unexpected_modules"] == []
-    run = body["run"]
-    assert run["baseline"] is True and run["notification"]["published"] is True and run["counts"]["FAIL"] == 17
+    assert body["queued"]["status"] == "queued" and body["answer"] == {"batchItemFailures": []}
+    from chalicelib.state.ledger import Ledger
+
+    record = Ledger(account.client("dynamodb", HOME), "smoke-findings").run(body["queued"]["run_id"])
+    (outcome,) = record.outcomes
+    assert str(outcome.state) == "AUDITED", outcome
+    assert outcome.summary["baseline"] is True and outcome.summary["published"] is True
+    assert outcome.summary["counts"]["FAIL"] == 17
     items = account.client("dynamodb", HOME).scan(TableName="smoke-findings", Select="COUNT")["Count"]
     assert items >= 17
     assert account.client("sqs", HOME).receive_message(QueueUrl=queue).get("Messages")

@@ -1,5 +1,5 @@
 """Least privilege, enforced: moto server checks every request against IAM, with a principal holding
-exactly the actions of .chalice/policy-prod.json.
+exactly the actions of one function's policy (deploy/policies.py, as .chalice/policy-*-prod.json has it).
 
 moto evaluates actions but presents most resources as "*", so a statement scoped to ARNs never matches
 there: the test widens each statement's Resource to "*" and keeps its actions. What it proves is that
@@ -7,10 +7,11 @@ the policy's actions are sufficient (zero AccessDenied) and that each one is nee
 makes the findings that depend on it ERROR, naming the call, while the run completes).
 moto also spells two actions its own way: CloudWatch under its endpoint prefix `monitoring:` (AWS's IAM
 prefix is `cloudwatch:`), and a transaction as `dynamodb:TransactWriteItems` (AWS authorizes each item's
-PutItem/UpdateItem instead); the moto view grants those spellings alongside the policy's own."""
+PutItem/UpdateItem instead); the moto view grants those spellings alongside the policy's own.
+moto does not evaluate Condition blocks either: that the producers' PutItem is limited to LEDGER# keys
+(dynamodb:LeadingKeys) is reviewed in deploy/policies.py and asserted on the document, not enforced here."""
 
 import json
-from pathlib import Path
 
 import boto3
 import pytest
@@ -18,11 +19,13 @@ import pytest
 from chalicelib.pipeline import run_audit
 from chalicelib.settings import Settings
 from chalicelib.state.table import create_table
+from deploy import policies
 from sandbox.moto_env import MotoAccount, moto_process, set_auth
 
 pytestmark = pytest.mark.moto
 HOME = "ap-northeast-1"
-POLICY = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "policy-prod.json").read_text())
+POLICY = policies.document("audit_worker", "prod")
+API_POLICY = policies.document("api_handler", "prod")
 
 
 def moto_view(policy: dict, drop: str | None = None) -> dict:
@@ -30,7 +33,7 @@ def moto_view(policy: dict, drop: str | None = None) -> dict:
     for st in policy["Statement"]:
         actions = [a for a in st["Action"] if a != drop]
         actions += [a.replace("cloudwatch:", "monitoring:") for a in actions if a.startswith("cloudwatch:")]
-        if "dynamodb:PutItem" in actions and "dynamodb:Query" in actions:
+        if "dynamodb:BatchWriteItem" in actions:
             actions.append("dynamodb:TransactWriteItems")
         if actions:
             statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
@@ -48,10 +51,21 @@ def enforced():
         create_table(acct.client("dynamodb", HOME), "ciswatch-prod-findings")
         topic = acct.topic(HOME, name="ciswatch-prod-digest", subscribe=None)
         acct.sqs_subscriber(topic, HOME)
+        requests = acct.request_queue(HOME, "ciswatch-prod-audit-requests")
         iam = acct.client("iam", "us-east-1")
-        iam.create_user(UserName="ciswatch-auditor")
-        key = iam.create_access_key(UserName="ciswatch-auditor")["AccessKey"]
-        yield {"url": url, "iam": iam, "key": key, "topic": topic}
+        keys = {}
+        for user in ("ciswatch-auditor", "ciswatch-api"):
+            iam.create_user(UserName=user)
+            keys[user] = iam.create_access_key(UserName=user)["AccessKey"]
+        yield {
+            "url": url,
+            "iam": iam,
+            "key": keys["ciswatch-auditor"],
+            "api_key": keys["ciswatch-api"],
+            "topic": topic,
+            "requests": requests,
+            "acct": acct,
+        }
 
 
 def audit_as_auditor(enforced, policy: dict) -> dict:
@@ -92,7 +106,7 @@ def test_policy_prod_is_enough(enforced):
 
 def test_enforcement_is_on(enforced):
     # Only the state-and-topic statements: every audit read is refused, and each finding says so.
-    own_only = {**POLICY, "Statement": [st for st in POLICY["Statement"] if st["Sid"].startswith("Own")]}
+    own_only = {**POLICY, "Statement": [st for st in POLICY["Statement"] if not st["Sid"].startswith("Audit")]}
     run = audit_as_auditor(enforced, moto_view(own_only))
     controls = [f for f in run["result"].findings if f.control != "kms_key_rotation" or f.region is None]
     assert {f.status for f in controls} == {"ERROR"}
@@ -118,3 +132,81 @@ def test_removing_one_read_action_makes_its_findings_error(enforced, drop, contr
         for f in affected
     ), affected[0].reason
     assert run["notification"] is not None  # the run completed, recorded and notified
+
+
+# --- the API's role -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def as_api(enforced, monkeypatch):
+    """The process's default credentials become the API role's, with its policy enforced."""
+    set_auth(enforced["url"], float("inf"))
+    enforced["iam"].put_user_policy(
+        UserName="ciswatch-api", PolicyName="ciswatch", PolicyDocument=json.dumps(moto_view(API_POLICY))
+    )
+    key = enforced["api_key"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", HOME)
+    settings = Settings(
+        endpoint_url=enforced["url"],
+        table="ciswatch-prod-findings",
+        state_region=HOME,
+        queue_url=enforced["requests"]["url"],
+        max_attempts=1,
+    )
+    from chalicelib import service
+
+    service.caller_account(enforced["url"], None)  # STS needs no permission in AWS; ask before enforcing
+    set_auth(enforced["url"], 0)
+    yield settings
+    set_auth(enforced["url"], float("inf"))
+
+
+def test_the_api_role_reads_findings_and_queues_requests(as_api):
+    from chalicelib import runs, service
+
+    assert service.list_findings(as_api, {})["total"] >= 0
+    request = runs.new_request(as_api, "123456789012", "api")
+    runs.enqueue(as_api, request)
+    assert runs.run_record(as_api, request.run_id).to_json()["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("service_name", "call", "kwargs"),
+    [
+        ("cloudtrail", "describe_trails", {}),
+        ("kms", "list_keys", {}),
+        ("logs", "describe_metric_filters", {}),
+        ("ec2", "describe_regions", {}),
+        (
+            "sns",
+            "publish",
+            {"TopicArn": "arn:aws:sns:ap-northeast-1:123456789012:ciswatch-prod-digest", "Message": "x"},
+        ),
+        (
+            "dynamodb",
+            "batch_write_item",
+            {
+                "RequestItems": {
+                    "ciswatch-prod-findings": [{"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"S": "b"}}}}]
+                }
+            },
+        ),
+        ("dynamodb", "scan", {"TableName": "ciswatch-prod-findings"}),
+        ("kms", "decrypt", {"CiphertextBlob": b"x" * 32}),
+    ],
+)
+def test_the_api_role_is_denied_what_only_the_worker_may_do(as_api, service_name, call, kwargs):
+    # Actions the API role does not hold at all (moto widens resources, so an action it holds on another
+    # resource — DeleteItem on the idempotency table — cannot be shown denied on the findings table here).
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(service_name, region_name=HOME, endpoint_url=as_api.endpoint_url)
+    with pytest.raises(ClientError) as caught:
+        getattr(client, call)(**kwargs)
+    error = caught.value.response["Error"]
+    text = f"{error.get('Code')} {error.get('Message')}"
+    # moto answers some JSON services with its XML error body and code 403; the words are the same.
+    assert "AccessDenied" in text or "AuthorizationError" in text or "not authorized" in text, error

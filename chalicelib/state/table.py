@@ -7,6 +7,10 @@ Items (pk = "ACCOUNT#<account id>"):
   sk = "TRANSITION#<at>#<run id>#<n>"            one status change, with a TTL; while it is waiting to
                                                  be announced it carries `outbox` = pk, which puts it in
                                                  the sparse index OutboxIndex (outbox, sk)
+
+The request ledger (pk = "LEDGER#<run id>", see ``ledger.py``), with a TTL:
+  sk = "REQUEST"                                 the audit request as it was queued
+  sk = "ACCOUNT#<account id>"                    the outcome for one account: RUNNING, AUDITED or ERROR
 """
 
 from __future__ import annotations

@@ -1,0 +1,210 @@
+"""Every IAM permission ciswatch's functions hold, written once, rendered two ways.
+
+- ``.chalice/policy-<function>-<stage>.json`` for ``chalice deploy``: the partition is ``*`` (valid in
+  IAM, as AWS's own managed policies use it; a role can only reach its own partition anyway), so the
+  files work unchanged in aws, aws-cn and aws-us-gov.
+- the role policies of ``resources.json`` for ``chalice package``: ``${AWS::Partition}``, and the
+  deployment's own region and account wherever a resource is ciswatch's own.
+
+Run ``python -m deploy.policies`` after changing this file; a test fails while the files differ.
+
+The functions (each has its own role):
+- ``daily_audit``: the schedule. Queues a request: writes the ledger, sends to the request queue.
+- ``api_handler``: the API. Reads the findings table; queues requests like the schedule; keeps
+  idempotency records. It cannot read the account's configuration, write findings or publish.
+- ``audit_worker``: runs requests. The only role that reads the account, writes findings and publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "prod")
+# Chalice's function names -> the role logical ids `chalice package` gives them.
+ROLES = {"daily_audit": "DailyAuditRole", "api_handler": "ApiHandlerRole", "audit_worker": "AuditWorkerRole"}
+FILE_NAMES = {"daily_audit": "schedule", "api_handler": "api", "audit_worker": "worker"}
+
+# Placeholders: {partition}, {region}, {account} (this deployment's), {stage}.
+OWN = "arn:{partition}:{service}:{region}:{account}:{resource}"
+TABLE = "arn:{partition}:dynamodb:{region}:{account}:table/ciswatch-{stage}-findings"
+REQUEST_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-audit-requests"
+FAILED_RUNS_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-failed-runs"
+
+
+def _st(sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None) -> dict:
+    st: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        st["Condition"] = condition
+    return st
+
+
+def own_logs(function: str) -> dict:
+    # Chalice names functions <app>-<stage>-<function>.
+    group = "arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/ciswatch-{stage}-" + function
+    # CreateLogGroup: a `chalice deploy` has no template to create the group (with its retention).
+    return _st("OwnLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [group, group + ":*"])
+
+
+# What an audit reads in the audited account: the worker's role holds exactly these, and so will the
+# member role of an Organization. Any account and region: the audit follows trails, alarms and topics
+# wherever they are, and a role can only reach what its own account (or a resource policy) allows.
+AUDIT_READS = [
+    _st(
+        "AuditListingsWithoutResourceLevelPermissions",
+        [
+            "ec2:DescribeRegions",
+            "cloudtrail:DescribeTrails",
+            "cloudtrail:ListTrails",
+            "kms:ListKeys",
+            "kms:ListAliases",
+        ],
+        "*",
+    ),
+    _st(
+        "AuditTrails",
+        ["cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        "arn:{partition}:cloudtrail:*:*:trail/*",
+    ),
+    _st("AuditMetricFilters", ["logs:DescribeMetricFilters"], "arn:{partition}:logs:*:*:log-group:*"),
+    _st("AuditAlarms", ["cloudwatch:DescribeAlarms"], "arn:{partition}:cloudwatch:*:*:alarm:*"),
+    _st(
+        "AuditAlarmTopics",
+        ["sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:GetSubscriptionAttributes"],
+        "arn:{partition}:sns:*:*:*",
+    ),
+    _st(
+        "AuditKeys",
+        ["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:GetKeyPolicy"],
+        "arn:{partition}:kms:*:*:key/*",
+    ),
+]
+
+# Producers may write the ledger's items and nothing else of the table: every key they write starts
+# with LEDGER# (dynamodb:LeadingKeys), so findings, transitions and runs stay the worker's.
+LEDGER_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEDGER#*"]}}
+
+
+def _queue_request() -> list[dict]:
+    return [
+        _st("WriteRequestLedger", ["dynamodb:PutItem"], TABLE, LEDGER_ONLY),
+        _st("QueueAuditRequests", ["sqs:SendMessage"], REQUEST_QUEUE),
+    ]
+
+
+def statements(function: str) -> list[dict]:
+    if function == "daily_audit":
+        return [
+            own_logs("daily_audit"),
+            *_queue_request(),
+            _st("FailedRunsDestination", ["sqs:SendMessage"], FAILED_RUNS_QUEUE),
+        ]
+    if function == "api_handler":
+        return [
+            own_logs("api_handler"),
+            _st("ReadFindings", ["dynamodb:GetItem", "dynamodb:Query"], TABLE),
+            *_queue_request(),
+            _st(
+                "OwnIdempotencyRecords",
+                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                "arn:{partition}:dynamodb:{region}:{account}:table/ciswatch-{stage}-idempotency",
+            ),
+        ]
+    if function == "audit_worker":
+        return [
+            own_logs("audit_worker"),
+            *AUDIT_READS,
+            _st(
+                "OwnState",
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:Query",
+                    "dynamodb:BatchWriteItem",
+                ],
+                [TABLE, TABLE + "/index/*"],
+            ),
+            _st(
+                "ReceiveAuditRequests",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                REQUEST_QUEUE,
+            ),
+            _st("OwnDigestTopic", ["sns:Publish"], "arn:{partition}:sns:{region}:{account}:ciswatch-{stage}-digest"),
+            _st(
+                "OwnDigestTopicKey",
+                ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "arn:{partition}:kms:{region}:{account}:key/*",
+                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/ciswatch-{stage}-digest"}},
+            ),
+        ]
+    raise KeyError(function)
+
+
+def _render(value: Any, fill: Mapping[str, str], cfn: bool) -> Any:
+    if isinstance(value, dict):
+        return {_render(k, fill, cfn): _render(v, fill, cfn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, fill, cfn) for v in value]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    text = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], value)
+    return {"Fn::Sub": text} if cfn and "${" in text else text
+
+
+def document(function: str, stage: str) -> dict:
+    """The policy file for `chalice deploy`."""
+    fill = {"partition": "*", "region": "*", "account": "*", "stage": stage}
+    return {"Version": "2012-10-17", "Statement": _render(statements(function), fill, cfn=False)}
+
+
+def template_document(function: str) -> dict:
+    """The same policy for the CloudFormation template (stage, partition, region and account as parameters)."""
+    fill = {
+        "partition": "${AWS::Partition}",
+        "region": "${AWS::Region}",
+        "account": "${AWS::AccountId}",
+        "stage": "${Stage}",
+    }
+    return {"Version": "2012-10-17", "Statement": _render(statements(function), fill, cfn=True)}
+
+
+def policy_file(function: str, stage: str) -> Path:
+    return ROOT / ".chalice" / f"policy-{FILE_NAMES[function]}-{stage}.json"
+
+
+def rendered_files() -> dict[Path, str]:
+    return {
+        policy_file(function, stage): json.dumps(document(function, stage), indent=2) + "\n"
+        for function in ROLES
+        for stage in STAGES
+    }
+
+
+def rendered_resources(text: str) -> str:
+    """resources.json with each role's policies replaced by this module's (lists replace Chalice's on merge)."""
+    template = json.loads(text)
+    for function, logical_id in ROLES.items():
+        role = template["Resources"].setdefault(logical_id, {})
+        role.setdefault("Properties", {})["Policies"] = [
+            {"PolicyName": "ciswatch", "PolicyDocument": template_document(function)}
+        ]
+    return json.dumps(template, indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    for path, text in rendered_files().items():
+        path.write_text(text)
+    resources = ROOT / "resources.json"
+    resources.write_text(rendered_resources(resources.read_text()))
+    print(f"wrote {len(ROLES) * len(STAGES)} policy files and {len(ROLES)} role policies in resources.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
