@@ -72,9 +72,15 @@ def _log_run(run: dict) -> None:
 
 @app.schedule(SCHEDULE)
 def daily_audit(event):
-    """Queue today's audit of this account; the worker runs it."""
+    """Queue today's audit: of this account, or (Organization mode) of every ACTIVE account; the worker runs them."""
     settings = Settings.from_env()
-    request = runs.new_request(settings, service.caller_account(settings.endpoint_url, settings.profile), "schedule")
+    own = service.caller_account(settings.endpoint_url, settings.profile)
+    if settings.organization:
+        queued = runs.enqueue_organization(settings, own)
+        logger.set_correlation_id(queued["run_id"])
+        logger.info("organization audit queued", extra={**queued, "trigger": "schedule"})
+        return queued
+    request = runs.new_request(settings, own, "schedule")
     logger.set_correlation_id(request.run_id)
     runs.enqueue(settings, request)
     logger.info("audit queued", extra={"run_id": request.run_id, "trigger": "schedule"})
@@ -277,7 +283,7 @@ def get_run(run_id):
 @app.route("/findings", methods=["GET"], authorizer=iam)
 @_api
 def get_findings():
-    """Current findings; filters: status, control, region."""
+    """Current findings; filters: status, control, region, severity, account; pages: limit, next_token."""
     return service.list_findings(Settings.from_env(), app.current_request.query_params)
 
 
@@ -291,8 +297,15 @@ def get_control_findings(control):
     return service.list_findings(Settings.from_env(), params, control=control)
 
 
+@app.route("/accounts", methods=["GET"], authorizer=iam)
+@_api
+def get_accounts():
+    """Every account the table holds, with its latest complete run (an Organization's overview)."""
+    return service.list_accounts(Settings.from_env(), app.current_request.query_params)
+
+
 @app.route("/runs", methods=["GET"], authorizer=iam)
 @_api
 def get_runs():
-    """Run summaries (the trend); filter: days (default 30)."""
+    """Run summaries (the trend); filters: days (default 30), account."""
     return service.list_runs(Settings.from_env(), app.current_request.query_params)

@@ -142,6 +142,9 @@ def main() -> int:
             bench_audit = None
         if bench_audit:
             results["audit"] = bench_audit()
+            from bench.org_bench import bench_organization
+
+            results["organization"] = bench_organization()
     print(json.dumps(results, indent=2))
     return 0
 

@@ -177,7 +177,8 @@ def run_audit(
     summary["state_usage"] = store.usage.to_dict()
     store.put_run(
         {k: v for k, v in summary.items() if k not in ("transitions_list", "notification")}
-        | {"published": bool(summary["notification"] and summary["notification"].get("published"))}
+        | {"published": bool(summary["notification"] and summary["notification"].get("published"))},
+        latest=recorded.scope.recorded and not recorded.scope.partial,
     )
     summary["state_usage"] = store.usage.to_dict()
     return {**summary, "result": result}

@@ -7,14 +7,15 @@ worker consumes); the CLI audits in-process with the same pipeline.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import catalog
-from .clients import aws_client
+from . import catalog, organization
+from .clients import ClientFactory, aws_client
+from .inventory.aws import AwsReader
 from .inventory.regions import enabled_regions
 from .model.errors import one_line
 from .model.request import AuditRequest
@@ -52,6 +53,58 @@ def enqueue(settings: Settings, request: AuditRequest) -> None:
     )
 
 
+def enqueue_organization(settings: Settings, own_account: str, trigger: str = "schedule") -> dict[str, Any]:
+    """One run for the whole Organization: one request per ACTIVE selected account (SendMessageBatch,
+    10 a call); accounts that are not ACTIVE get a SKIPPED outcome naming their state."""
+    if not settings.queue_url:
+        raise NotConfigured("CISWATCH_QUEUE_URL is not set: this deployment has no request queue")
+    accounts = organization_accounts(settings)
+    head = new_request(settings, own_account, trigger)
+    book = ledger(settings)
+    book.add_request(head, tuple(a.id for a in accounts))
+    requests, skipped = [], 0
+    for account in accounts:
+        request = replace(head, account=account.id)
+        if account.state != organization.AUDITABLE_STATE:
+            book.skip(request, f"the account is {account.state} in the Organization: not audited")
+            skipped += 1
+        else:
+            requests.append(request)
+    sqs = aws_client("sqs", settings, _queue_region(settings.queue_url))
+    for start in range(0, len(requests), 10):
+        batch = requests[start : start + 10]
+        entries = [{"Id": str(i), "MessageBody": r.to_message()} for i, r in enumerate(batch)]
+        failed = sqs.send_message_batch(QueueUrl=settings.queue_url, Entries=entries).get("Failed", [])
+        for entry in failed:
+            request = batch[int(entry["Id"])]
+            try:
+                sqs.send_message(QueueUrl=settings.queue_url, MessageBody=request.to_message())
+            except (ClientError, BotoCoreError) as exc:
+                begun = AccountOutcome(request.account, Outcome.RUNNING, attempts=0)
+                book.finish(request, begun, Outcome.ERROR, reason=f"could not be queued: {one_line(str(exc))}")
+    return {
+        "run_id": head.run_id,
+        "status": "queued",
+        "accounts": len(accounts),
+        "queued": len(requests),
+        "skipped": skipped,
+    }
+
+
+def organization_accounts(settings: Settings) -> list[organization.MemberAccount]:
+    """The accounts an Organization run covers, after the include/exclude settings."""
+    orgs = aws_client("organizations", settings)
+    selection = organization.Selection(
+        frozenset(settings.include_accounts),
+        frozenset(settings.exclude_accounts),
+        frozenset(settings.include_ous),
+        frozenset(settings.exclude_ous),
+    )
+    included = organization.accounts_under(orgs, settings.include_ous) if settings.include_ous else None
+    excluded = organization.accounts_under(orgs, settings.exclude_ous) if settings.exclude_ous else None
+    return organization.select(organization.list_accounts(orgs), selection, included, excluded)
+
+
 def _queue_region(url: str) -> str | None:
     """https://sqs.<region>.amazonaws.com/<account>/<name> -> region; other endpoints -> the session's."""
     host = url.split("://", 1)[-1].split("/", 1)[0]
@@ -72,7 +125,7 @@ class Handled:
     run: dict[str, Any] | None = None  # the run summary when the audit ran
 
 
-def handle(settings: Settings, request: AuditRequest, attempt: int, own_account: str) -> Handled:
+def handle(settings: Settings, request: AuditRequest, attempt: int, own_account: str, sts: Any = None) -> Handled:
     """Run one request. Every expected failure becomes the account's ERROR outcome with its cause;
     only a ledger that cannot be written escapes (SQS then redelivers, and the DLQ keeps the message)."""
     book = ledger(settings)
@@ -81,7 +134,7 @@ def handle(settings: Settings, request: AuditRequest, attempt: int, own_account:
         log.info("run %s for account %s already finished: duplicate delivery ignored", request.run_id, request.account)
         return Handled(request, None)
     try:
-        run = _audit(settings, request, own_account)
+        run = _audit(settings, request, own_account, sts)
     except _RequestRefused as exc:
         return Handled(request, book.finish(request, begun, Outcome.ERROR, reason=str(exc)))
     except Exception as exc:  # noqa: BLE001 - the outcome names it; SQS must not retry a deterministic failure
@@ -96,23 +149,40 @@ class _RequestRefused(Exception):
     """The request cannot be run as asked (said in the outcome, not retried)."""
 
 
-def _audit(settings: Settings, request: AuditRequest, own_account: str) -> dict[str, Any]:
-    if request.account != own_account:
-        raise _RequestRefused(f"account {request.account} is not this function's account ({own_account})")
+def _audit(settings: Settings, request: AuditRequest, own_account: str, sts: Any = None) -> dict[str, Any]:
     try:
         benchmark = catalog.resolve_benchmark(request.benchmark)
     except catalog.CatalogError as exc:
         raise _RequestRefused(str(exc)) from None
     run_settings = settings.with_(benchmark=benchmark, regions=request.regions)
+    reader = None
+    if request.account != own_account:
+        if not settings.organization:
+            raise _RequestRefused(
+                f"account {request.account} is not this function's account ({own_account}) and "
+                "Organization mode is off (CISWATCH_ORGANIZATION)"
+            )
+        base = ClientFactory(settings)
+        try:
+            session = organization.member_session(
+                sts or base.client("sts"),
+                request.account,
+                settings.member_role,
+                base.session.get_partition_for_region(base.default_region),
+                settings.external_id,
+            )
+        except organization.CannotAssume as exc:
+            raise _RequestRefused(str(exc)) from None
+        reader = AwsReader(run_settings, session=session)
     if request.regions:
         try:
-            enabled = enabled_regions(run_settings)
+            enabled = enabled_regions(run_settings, reader)
         except (ClientError, BotoCoreError) as exc:
             raise _RequestRefused(f"ec2:DescribeRegions failed: {one_line(str(exc))}") from None
         disabled = sorted(set(request.regions) - enabled)
         if disabled:
-            raise _RequestRefused(f"region not enabled in this account: {', '.join(disabled)}")
-    run = run_audit(run_settings, run_id=request.run_id)
+            raise _RequestRefused(f"region not enabled in account {request.account}: {', '.join(disabled)}")
+    run = run_audit(run_settings, reader=reader, run_id=request.run_id)
     run.pop("result", None)
     run["trigger"] = request.trigger
     return run

@@ -13,18 +13,18 @@ from typing import Any
 from . import catalog, pages, runs
 from .clients import aws_client
 from .model import Status
-from .model.request import RUN_ID_RE
+from .model.request import ACCOUNT_RE, RUN_ID_RE
 from .model.rules import is_region_name
 from .settings import MAX_HISTORY_DAYS, NotConfigured, Settings
 from .state.store import StateStore
 from .state.transitions import CLOSED
 
 STATUSES = tuple(str(s) for s in Status)
-FINDING_FILTERS = ("status", "control", "region", "severity")
+FINDING_FILTERS = ("status", "control", "region", "severity", "account")
 PAGE_PARAMS = ("limit", "next_token")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500  # 500 findings with their evidence stay far below Lambda's 6 MB response limit
-RUN_FILTERS = ("days",)
+RUN_FILTERS = ("days", "account")
 
 
 class BadRequest(Exception):
@@ -96,11 +96,19 @@ def jsonable_run(run: dict[str, Any]) -> dict[str, Any]:
     return jsonable
 
 
-def _store(settings: Settings) -> StateStore:
+def _store(settings: Settings, account: str | None = None) -> StateStore:
+    """The state of ``account`` (default: this function's own account)."""
     if not settings.table:
         raise NotConfigured("CISWATCH_TABLE is not set")
-    account = caller_account(settings.endpoint_url, settings.profile)
+    account = account or caller_account(settings.endpoint_url, settings.profile)
     return StateStore(aws_client("dynamodb", settings, settings.state_region), settings.table, account)
+
+
+def _account_param(params: dict[str, str]) -> str | None:
+    account = params.pop("account", None)
+    if account is not None and not ACCOUNT_RE.match(account):
+        raise BadRequest("account", "an account id is 12 digits")
+    return account
 
 
 def _check_params(params: dict[str, str] | None, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -115,14 +123,16 @@ def list_findings(settings: Settings, params: dict[str, str] | None, control: st
     """GET /findings: one page of the filtered findings, and a token for the next page."""
     params = dict(params or {})
     paging = {k: params.pop(k) for k in PAGE_PARAMS if k in params}
+    account = _account_param(params)
     filters = finding_filters(params, control, settings.benchmark)
     limit = _page_size(paging.get("limit"))
-    found = filter_findings(_store(settings), filters)["findings"]
+    found = filter_findings(_store(settings, account), filters)["findings"]
     signer = pages.Signer(settings.page_token_key or f"ciswatch:{settings.table}")
+    bound = {**filters, "account": account or ""}  # a token is valid for the filters and account it was issued for
     after = None
     if "next_token" in paging:
         try:
-            after = signer.position(paging["next_token"], filters)
+            after = signer.position(paging["next_token"], bound)
         except pages.BadToken as exc:
             raise BadRequest("next_token", str(exc)) from None
     try:
@@ -131,7 +141,7 @@ def list_findings(settings: Settings, params: dict[str, str] | None, control: st
         raise BadRequest("next_token", "not a next_token issued by this version of the API") from None
     body: dict[str, Any] = {"count": len(page), "total": len(found), "findings": page}
     if last is not None:
-        body["next_token"] = signer.token(last, filters)
+        body["next_token"] = signer.token(last, bound)
     return body
 
 
@@ -174,19 +184,21 @@ def finding_filters(params: dict[str, str] | None, control: str | None, benchmar
 
 def filter_findings(store: StateStore, filters: dict[str, str]) -> dict[str, Any]:
     """The stored findings that pass checked filters, in benchmark order."""
-    items = [i.view() for i in store.current().values()]
+    observation = store.observation()
+    items = [i.view(observation) for i in store.current().values()]
     items = [i for i in items if all(i.get(key) == value for key, value in filters.items())]
     items.sort(key=_sort_key)
     return {"count": len(items), "findings": items}
 
 
 def list_runs(settings: Settings, params: dict[str, str] | None) -> dict[str, Any]:
-    params = _check_params(params, RUN_FILTERS)
+    params = dict(_check_params(params, RUN_FILTERS))
+    account = _account_param(params)
     days = str(params.get("days", "30"))
     if not (days.isascii() and days.isdigit() and len(days) <= 4 and 1 <= int(days) <= MAX_HISTORY_DAYS):
         raise BadRequest("days", f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
     since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
-    runs = [dict(r.summary) for r in _store(settings).runs(since)]
+    runs = [dict(r.summary) for r in _store(settings, account).runs(since)]
     return {"count": len(runs), "runs": runs}
 
 
@@ -198,3 +210,17 @@ def run_status(settings: Settings, run_id: str) -> dict[str, Any]:
     if record is None:
         raise NotFound("run_id", f"no run {run_id} (runs are kept {settings.retention_days} days)")
     return record.to_json()
+
+
+def list_accounts(settings: Settings, params: dict[str, str] | None) -> dict[str, Any]:
+    """GET /accounts: each account's latest complete run (counts, when, benchmark, regions)."""
+    if params:
+        raise BadRequest(sorted(params)[0], "this route takes no query parameters")
+    entries = [dict(r.summary) for r in _store(settings).accounts()]
+    entries.sort(key=lambda e: str(e.get("account", "")))
+    totals: dict[str, int] = {}
+    for e in entries:
+        for status, n in (e.get("counts") or {}).items():
+            if status in STATUSES and isinstance(n, int):
+                totals[status] = totals.get(status, 0) + n
+    return {"count": len(entries), "accounts": entries, "totals": totals}

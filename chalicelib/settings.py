@@ -23,6 +23,15 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.strip() for r in raw.split(",") if r.strip()))
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = str(env.get(name, "")).strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be true or false, not {env.get(name)!r}")
+
+
 class NotConfigured(Exception):
     """The deployment lacks a setting that a request needs (the message names it)."""
 
@@ -42,6 +51,13 @@ class Settings:
     topic_arn: str | None = None  # SNS topic for change digests; None: record without notifying
     queue_url: str | None = None  # SQS queue of audit requests (the deployed service); None: no queue
     page_token_key: str | None = None  # signs GET /findings next tokens; None: derived from the table name
+    organization: bool = False  # the schedule audits every ACTIVE account of the Organization
+    member_role: str = "ciswatch-audit"  # the role assumed in each member account
+    external_id: str | None = None  # the member role's sts:ExternalId, when its trust asks for one
+    include_accounts: tuple[str, ...] = ()  # empty: every account
+    exclude_accounts: tuple[str, ...] = ()
+    include_ous: tuple[str, ...] = ()  # OU (or root) ids: their accounts at any depth
+    exclude_ous: tuple[str, ...] = ()
     state_region: str | None = None  # the table's region (default: the session's)
     retention_days: int = 400
     confirm_runs: int = 1
@@ -58,6 +74,13 @@ class Settings:
             topic_arn=env.get("CISWATCH_TOPIC_ARN") or None,
             queue_url=env.get("CISWATCH_QUEUE_URL") or None,
             page_token_key=env.get("CISWATCH_PAGE_TOKEN_KEY") or None,
+            organization=_flag(env, "CISWATCH_ORGANIZATION"),
+            member_role=env.get("CISWATCH_MEMBER_ROLE") or "ciswatch-audit",
+            external_id=env.get("CISWATCH_EXTERNAL_ID") or None,
+            include_accounts=_list(env, "CISWATCH_INCLUDE_ACCOUNTS"),
+            exclude_accounts=_list(env, "CISWATCH_EXCLUDE_ACCOUNTS"),
+            include_ous=_list(env, "CISWATCH_INCLUDE_OUS"),
+            exclude_ous=_list(env, "CISWATCH_EXCLUDE_OUS"),
             state_region=env.get("CISWATCH_STATE_REGION") or None,
         )
         numbers: dict[str, Any] = {

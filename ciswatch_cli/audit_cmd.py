@@ -24,6 +24,7 @@ from .options import (
     usage_from,
     write_output,
 )
+from .organization_cmd import audit_organization
 from .preflight import check_regions_enabled, check_topic_arn
 
 
@@ -59,6 +60,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
     if args.table and args.snapshot:
         raise UsageError("--table records live audits only; --snapshot judges offline")
+    if args.organization:
+        if args.snapshot or args.save_snapshot:
+            raise UsageError("--organization audits live accounts: it takes neither --snapshot nor --save-snapshot")
+        if not 1 <= args.workers <= 64:
+            raise UsageError("--workers must be from 1 to 64")
+        settings = settings_from_args(
+            args, benchmark=benchmark, regions=regions, table=args.table, topic_arn=args.topic_arn
+        )
+        settings = settings.with_(
+            organization=True,
+            member_role=args.role or settings.member_role,
+            external_id=args.external_id or settings.external_id,
+        )
+        return audit_organization(args, settings)
+    if args.role or args.external_id:
+        raise UsageError("--role and --external-id go with --organization")
     recorded = None
     if args.snapshot:
         result = judge_snapshot_file(args.snapshot, benchmark)

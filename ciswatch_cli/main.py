@@ -46,6 +46,13 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true", help="no ANSI colours in the table")
     p.add_argument("--table", metavar="NAME", help="DynamoDB table: record findings and transitions (see setup-table)")
     p.add_argument("--topic-arn", metavar="ARN", help="SNS topic for change digests (needs --table)")
+    org = p.add_argument_group("Organization")
+    org.add_argument(
+        "--organization", action="store_true", help="audit every ACTIVE account (from the management account)"
+    )
+    org.add_argument("--role", metavar="NAME", help="the member accounts' audit role (default ciswatch-audit)")
+    org.add_argument("--external-id", metavar="ID", help="the member role's sts:ExternalId, if it asks for one")
+    org.add_argument("--workers", type=int, default=8, metavar="N", help="accounts audited at once (default 8)")
     snap = p.add_mutually_exclusive_group()
     snap.add_argument("--save-snapshot", metavar="FILE", help="also write the raw inventory to FILE")
     snap.add_argument("--snapshot", metavar="FILE", help="judge a saved inventory offline (no AWS calls)")

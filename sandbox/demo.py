@@ -16,9 +16,10 @@ import time
 
 from moto.backends import get_backend
 
-from chalicelib import catalog
+from chalicelib import catalog, runs
 from chalicelib.checks.judge import judge
 from chalicelib.model.findings import diff_findings
+from chalicelib.model.request import AuditRequest
 from chalicelib.pipeline import run_audit
 from chalicelib.report.table import render_table
 from chalicelib.settings import Settings
@@ -28,6 +29,7 @@ from ciswatch_cli.main import main as cli
 from ciswatch_cli.state_cmd import history_row, render_history
 
 from .moto_env import ACCOUNT, MotoAccount, moto_server, use_endpoint
+from .poller import drain
 from .scenarios import HOME, story_account
 
 COLUMNS = shutil.get_terminal_size((160, 40)).columns  # the table shortens its reasons to fit
@@ -160,6 +162,53 @@ def show_digest(acct: MotoAccount, queue_url: str, topic_arn: str) -> int:
     return len(got)
 
 
+def organization_story(acct: MotoAccount, settings: Settings, digest_queue: str) -> None:
+    """This account becomes a management account with four members (one suspended, one monitored);
+    the schedule's fan-out queues one request per ACTIVE account and the worker runs them."""
+    members = acct.organization(4, suspended=1)
+    monitored = acct.member(members[0])
+    monitored.trail(region=HOME, log_group="CloudTrail/DefaultLogGroup")
+    monitored.monitor_all(HOME, "CloudTrail/DefaultLogGroup", monitored.topic(HOME))
+    monitored.key(HOME, rotation=True)
+    requests = acct.request_queue(HOME, "ciswatch-audit-requests", visibility_timeout=900)
+    org_settings = settings.with_(regions=(HOME,), queue_url=requests["url"], organization=True)
+    print(
+        f"  Organization: this account (management) and members {', '.join(members)};\n"
+        f"  {members[0]} has the full chain, {members[-1]} is SUSPENDED, the others have nothing set up."
+    )
+    queued = runs.enqueue_organization(org_settings, ACCOUNT)
+    print(
+        f"  schedule: run {queued['run_id']}: {queued['queued']} requests queued, {queued['skipped']} account skipped"
+    )
+    sqs = acct.client("sqs", HOME)
+
+    def worker(event: dict) -> dict:
+        for record in event["Records"]:
+            request = AuditRequest.from_message(record["body"])
+            runs.handle(org_settings, request, int(record["attributes"]["ApproximateReceiveCount"]), ACCOUNT)
+        return {"batchItemFailures": []}
+
+    done = drain(sqs, requests["url"], worker)
+    print(f"  worker: {done.handled} requests handled (fed from the queue as Lambda's SQS event source would)")
+    record = runs.run_record(org_settings, queued["run_id"])
+    assert record is not None
+    view = record.to_json()
+    print(f"  GET /runs/{queued['run_id']} -> status {view['status']}, outcomes {view['outcomes']}")
+    for outcome in view["accounts"]:
+        counts = (outcome.get("summary") or {}).get("counts") or {}
+        brief = ", ".join(f"{k} {counts[k]}" for k in ("PASS", "FAIL", "NOT_APPLICABLE") if counts.get(k))
+        print(f"    {outcome['account']}  {outcome['state']:<8} {brief or outcome.get('reason', '')}")
+    digests = 0
+    while batch := sqs.receive_message(QueueUrl=digest_queue, MaxNumberOfMessages=10).get("Messages", []):
+        digests += len(batch)
+        for m in batch:
+            sqs.delete_message(QueueUrl=digest_queue, ReceiptHandle=m["ReceiptHandle"])
+    print(
+        f"  digests published: {digests} (one per account whose findings changed: the members' baselines;\n"
+        "  one digest for the whole Organization is not built yet)"
+    )
+
+
 def main() -> int:
     benchmark = catalog.default_benchmark()
     started = time.monotonic()
@@ -237,6 +286,9 @@ def main() -> int:
 
         banner("The pattern judge: what a filter catches, not how it is spelled")
         pattern_showcase()
+
+        banner("6. An Organization, audited through the request queue (the deployed service's path)")
+        organization_story(acct, settings, queue)
         print(f"\nDemo finished in {time.monotonic() - started:.1f} s; the moto server is stopped.")
     final = fourth["result"].summary
     return 0 if final["FAIL"] == 0 and final["ERROR"] == 0 else 1

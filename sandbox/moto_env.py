@@ -16,6 +16,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import requests  # moto's own dependency; moto reads this body the way requests sends it
@@ -66,10 +67,42 @@ def reset(url: str) -> None:
 class MotoAccount:
     """Builds account state through the AWS API, the way a user would."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, session: Any = None):
         self.url = url
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        self._account_id: str | None = None if session is not None else ACCOUNT  # moto's default account
+        session = session or boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
         self._clients = ClientFactory(Settings(endpoint_url=url), session=session)
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = str(self.client("sts", "us-east-1").get_caller_identity()["Account"])
+        return self._account_id
+
+    def member(self, account_id: str) -> MotoAccount:
+        """The same builder inside another account of moto's (assumed-role keys map to the role's account)."""
+        creds = self.client("sts", "us-east-1").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="sandbox"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        return MotoAccount(self.url, session)
+
+    def organization(self, members: int, suspended: int = 0) -> list[str]:
+        """An Organization with this account as its management account and ``members`` new accounts, the
+        last ``suspended`` of them closed (SUSPENDED). Returns the member account ids in creation order."""
+        orgs = self.client("organizations", "us-east-1")
+        orgs.create_organization(FeatureSet="ALL")
+        ids = []
+        for i in range(members):
+            status = orgs.create_account(AccountName=f"member-{i:03d}", Email=f"member-{i:03d}@example.com")
+            ids.append(status["CreateAccountStatus"]["AccountId"])
+        for account_id in ids[len(ids) - suspended :] if suspended else []:
+            orgs.close_account(AccountId=account_id)
+        return ids
 
     def client(self, service: str, region: str):
         return self._clients.client(service, region)
@@ -86,6 +119,8 @@ class MotoAccount:
         selectors="all",
     ) -> dict:
         bucket = f"{name}-trail-{region}".lower()
+        if self.account_id != ACCOUNT:  # bucket names are global: one per account
+            bucket = f"{bucket}-{self.account_id}"
         s3 = self.client("s3", region)
         conf = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=bucket, **conf)
@@ -162,7 +197,7 @@ class MotoAccount:
             logs.create_log_group(logGroupName=name)
         except logs.exceptions.ResourceAlreadyExistsException:
             pass
-        return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"
+        return f"arn:aws:logs:{region}:{self.account_id}:log-group:{name}:*"
 
     # --- SNS ----------------------------------------------------------------------------------
 
@@ -183,7 +218,7 @@ class MotoAccount:
         return arn
 
     def request_queue(
-        self, region: str, name: str, visibility_timeout: int = 1, max_receives: int = 3
+        self, region: str, name: str, visibility_timeout: int = 30, max_receives: int = 3
     ) -> dict[str, str]:
         """The audit-request queue as resources.json makes it: a redrive to a dead-letter queue after
         ``max_receives`` receives (a short visibility timeout lets a test see redeliveries)."""
@@ -284,7 +319,7 @@ class MotoAccount:
         return key_id
 
     def _kms_backend(self, region):
-        return get_backend("kms")[ACCOUNT][region]
+        return get_backend("kms")[self.account_id][region]
 
     def aws_managed_key(self, region: str, service: str = "lambda", rotation_reads: bool = False) -> str:
         """An AWS managed key (alias/aws/<service>), which moto cannot create through its API."""

@@ -34,7 +34,8 @@ def deployed(account, monkeypatch):
     )
     topic = account.topic(HOME, name="ciswatch-dev-digest", subscribe=None)
     queue = account.sqs_subscriber(topic, HOME)
-    requests = account.request_queue(HOME, "ciswatch-dev-audit-requests")
+    # A visibility timeout longer than any audit here: a message is never seen twice by accident.
+    requests = account.request_queue(HOME, "ciswatch-dev-audit-requests", visibility_timeout=120)
     monkeypatch.setenv("CISWATCH_TOPIC_ARN", topic)
     monkeypatch.setenv("CISWATCH_REGIONS", HOME)
     monkeypatch.setenv("CISWATCH_QUEUE_URL", requests["url"])
@@ -149,7 +150,7 @@ def test_post_audit_answers_202_at_once_and_the_worker_runs_it(deployed):
 def test_a_region_that_is_not_enabled_fails_the_run_naming_it(deployed):
     run = audited(deployed, {"regions": ["xx-nowhere-1"]})
     assert run["status"] == "failed"
-    assert run["accounts"][0]["reason"] == "region not enabled in this account: xx-nowhere-1"
+    assert run["accounts"][0]["reason"] == "region not enabled in account 123456789012: xx-nowhere-1"
 
 
 @pytest.mark.parametrize(
@@ -328,14 +329,16 @@ def test_a_duplicate_delivery_changes_nothing_and_announces_nothing_twice(deploy
 
 
 def test_a_message_that_is_not_a_request_ends_in_the_dead_letter_queue(deployed):
+    quick = deployed["account"].request_queue(HOME, "redrive-test", visibility_timeout=1)
     sqs = deployed["account"].client("sqs", HOME)
-    sqs.send_message(QueueUrl=deployed["requests"]["url"], MessageBody='{"run_id": "x"}')
+    sqs.send_message(QueueUrl=quick["url"], MessageBody='{"run_id": "x"}')
+    client = deployed["client"]
     failed = []
     for _ in range(4):  # three receives, then SQS moves it
-        failed += work(deployed).failed
-        time.sleep(1.1)  # the test queue's visibility timeout
+        failed += drain(sqs, quick["url"], lambda event: client.lambda_.invoke("audit_worker", event).payload).failed
+        time.sleep(1.1)  # the queue's visibility timeout
     assert len(failed) == 3
-    dead = sqs.receive_message(QueueUrl=deployed["requests"]["dlq"]).get("Messages", [])
+    dead = sqs.receive_message(QueueUrl=quick["dlq"]).get("Messages", [])
     assert [m["Body"] for m in dead] == ['{"run_id": "x"}']
 
 

@@ -64,13 +64,39 @@ def test_the_policy_files_and_the_template_roles_are_rendered_from_one_source():
             assert settings["iam_policy_file"] == policies.policy_file(function, stage).name
 
 
+def test_the_member_role_holds_exactly_the_audit_reads_and_trusts_only_the_worker_in_the_organization():
+    template = json.loads(policies.MEMBER_TEMPLATE.read_text())
+    assert template == policies.member_role_template(), "run: python -m deploy.policies"
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(policies.MEMBER_TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    role = template["Resources"]["AuditRole"]["Properties"]
+    granted = {a for st in role["Policies"][0]["PolicyDocument"]["Statement"] for a in st["Action"]}
+    assert granted == {a for st in policies.AUDIT_READS for a in st["Action"]}
+    assert all(st["Effect"] == "Allow" for st in role["Policies"][0]["PolicyDocument"]["Statement"])
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "AuditorRoleArn"}}
+    with_id, without_id = trust["Condition"]["Fn::If"][1:]
+    assert with_id["StringEquals"]["aws:PrincipalOrgID"] == without_id["StringEquals"]["aws:PrincipalOrgID"]
+    assert with_id["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
+    worker = {a for st in policies.statements("audit_worker") for a in st["Action"]}
+    assert granted <= worker and "sts:AssumeRole" in worker
+
+
 def test_no_policy_names_a_partition_and_only_listings_use_a_bare_star():
-    texts = [p.read_text() for p in (ROOT / ".chalice").glob("policy-*.json")] + [(ROOT / "resources.json").read_text()]
+    texts = [p.read_text() for p in (ROOT / ".chalice").glob("policy-*.json")] + [
+        (ROOT / "resources.json").read_text(),
+        policies.MEMBER_TEMPLATE.read_text(),
+    ]
     assert not [t for t in texts if "arn:aws:" in t]
     for function in policies.ROLES:
         for st in policies.document(function, "prod")["Statement"]:
             if st["Resource"] == "*":
-                assert st["Sid"] == "AuditListingsWithoutResourceLevelPermissions", st
+                assert st["Sid"] in ("AuditListingsWithoutResourceLevelPermissions", "ListOrganizationAccounts"), st
 
 
 def test_each_role_holds_only_its_functions_rights():

@@ -210,3 +210,35 @@ def test_the_api_role_is_denied_what_only_the_worker_may_do(as_api, service_name
     text = f"{error.get('Code')} {error.get('Message')}"
     # moto answers some JSON services with its XML error body and code 403; the words are the same.
     assert "AccessDenied" in text or "AuthorizationError" in text or "not authorized" in text, error
+
+
+def test_the_member_role_policy_is_enough_to_audit_an_account(enforced):
+    from chalicelib.inventory.aws import AwsReader
+    from chalicelib.pipeline import audit
+
+    member = policies.member_role_template()["Resources"]["AuditRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+
+    def resolve(value):
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+            return value["Fn::Sub"].replace("${AWS::Partition}", "aws")
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    plain = resolve(member)
+    set_auth(enforced["url"], float("inf"))
+    enforced["iam"].put_user_policy(
+        UserName="ciswatch-auditor", PolicyName="ciswatch", PolicyDocument=json.dumps(moto_view(plain))
+    )
+    set_auth(enforced["url"], 0)
+    try:
+        session = boto3.Session(
+            aws_access_key_id=enforced["key"]["AccessKeyId"], aws_secret_access_key=enforced["key"]["SecretAccessKey"]
+        )
+        settings = Settings(regions=(HOME,), endpoint_url=enforced["url"], max_attempts=2)
+        result = audit(settings, reader=AwsReader(settings, session=session))
+    finally:
+        set_auth(enforced["url"], float("inf"))
+    assert [f.reason for f in result.findings if f.status == "ERROR"] == []

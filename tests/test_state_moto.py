@@ -40,6 +40,35 @@ def test_unchanged_rerun_publishes_nothing(env):
     assert messages(env) == []
 
 
+def test_a_quiet_day_writes_the_run_summary_and_its_observation_only(env):
+    run_audit(env["settings"])
+    before = {i.sk: i for i in store(env).current().values()}
+    quiet = run_audit(env["settings"])
+    usage = quiet["state_usage"]
+    assert quiet["transitions"] == 0 and usage["unchanged"] == len(before)
+    assert usage["items_written"] == 3  # the META observation, the run summary and the account's latest
+    after = store(env).current()
+    assert {sk: (i.rev, i.last_seen) for sk, i in after.items()} == {
+        sk: (i.rev, i.last_seen) for sk, i in before.items()
+    }
+    # Readers still see when each finding was last seen: the quiet run's observation.
+    observation = store(env).observation()
+    assert observation is not None and observation.run_id == quiet["run_id"]
+    views = [i.view(observation) for i in after.values()]
+    assert {v["last_seen"] for v in views} == {observation.at}
+
+
+def test_a_change_is_still_written_on_a_quiet_day(env):
+    run_audit(env["settings"])
+    env["account"].client("kms", HOME).disable_key_rotation(KeyId=env["key"])
+    run_audit(env["settings"])  # KMS changes need two agreeing runs: the pending count is written
+    pending = [i for i in store(env).current().values() if i.confirmation.pending_status]
+    assert pending and pending[0].rev == 2
+    third = run_audit(env["settings"])
+    changes = third["transitions_list"]  # the key and the KMS roll-up
+    assert {(t["control"], t["kind"]) for t in changes} == {("kms_key_rotation", "REGRESSED")} and len(changes) == 2
+
+
 def test_regression_and_fix_are_announced_once_each(env):
     run_audit(env["settings"])
     messages(env)

@@ -31,10 +31,14 @@ def check_kms(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]:
         return []
     findings = []
     region_errors = []
+    blocked = []
     for region in snapshot.regions:
         data = snapshot.kms.get(region)
         if data is None:
             region_errors.append(f"{region}: not read")
+            continue
+        if data.error and data.error.blocked_by_scp:
+            blocked.append(data.error.text())
             continue
         if data.error or data.keys is None:
             region_errors.append(data.error.text() if data.error else f"{region}: not read")
@@ -62,7 +66,7 @@ def check_kms(snapshot: AccountSnapshot, benchmark: str) -> list[Finding]:
             0,
             "could not list the enabled regions, only the default region was audited: " + snapshot.regions_error.text(),
         )
-    findings.append(_rollup(snapshot, ctl, benchmark, findings, region_errors))
+    findings.append(_rollup(snapshot, ctl, benchmark, findings, region_errors, blocked))
     return findings
 
 
@@ -100,6 +104,8 @@ def _key_verdict(key: KmsKey) -> Verdict:
         return _not_applicable(
             f"multi-Region replica {name}: rotation follows the primary {primary}, which has its own finding"
         )
+    if key.rotation_error and key.rotation_error.blocked_by_scp:
+        return _not_applicable(f"key {name}: blocked by a service control policy: {key.rotation_error.text()}")
     if key.rotation_error:
         return (
             Status.ERROR,
@@ -151,7 +157,12 @@ def _evidence(key: KmsKey) -> dict[str, Any]:
 
 
 def _rollup(
-    snapshot: AccountSnapshot, ctl: Control, benchmark: str, key_findings: list[Finding], region_errors: list[str]
+    snapshot: AccountSnapshot,
+    ctl: Control,
+    benchmark: str,
+    key_findings: list[Finding],
+    region_errors: list[str],
+    blocked: list[str] | None = None,
 ) -> Finding:
     statuses = [f.status for f in key_findings]
     counts = {str(s): statuses.count(s) for s in Status}
@@ -173,6 +184,8 @@ def _rollup(
     reason = "; ".join(parts)
     if region_errors:
         reason += "; could not list keys: " + "; ".join(region_errors)
+    if blocked:
+        reason += "; not applicable where a service control policy blocks KMS: " + "; ".join(blocked)
     remediation = None
     if counts[Status.FAIL]:
         remediation = (
@@ -185,5 +198,5 @@ def _rollup(
         status,
         reason,
         remediation=remediation,
-        evidence={"keys": counts, "region_errors": region_errors},
+        evidence={"keys": counts, "region_errors": region_errors, **({"blocked_by_scp": blocked} if blocked else {})},
     )

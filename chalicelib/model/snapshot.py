@@ -243,6 +243,14 @@ class ApiError:
     def not_found(self) -> bool:
         return self.code in ("NotFound", "NotFoundException")
 
+    @property
+    def blocked_by_scp(self) -> bool:
+        """Denied by an explicit deny in a service control policy: nobody in the account may make this
+        call (a region or a service the Organization closed), so there is nothing to judge there."""
+        return (
+            self.code in ("AccessDenied", "AccessDeniedException") and "service control policy" in self.message.lower()
+        )
+
     def to_json(self) -> Json:
         return {
             "service": self.service,

@@ -41,6 +41,22 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _bounded_evidence(evidence: dict[str, Any]) -> str:
+    """The evidence as JSON text of at most EVIDENCE_LIMIT characters that is still a JSON object:
+    the largest values give way first, each replaced by a note of its size (the run's JSON report
+    keeps them whole). Deterministic, so an unchanged finding stores the same text every run."""
+    text = _json_text(evidence)
+    if len(text) <= EVIDENCE_LIMIT:
+        return text
+    bounded = dict(evidence)
+    for key in sorted(bounded, key=lambda k: (-len(_json_text(bounded[k])), k)):
+        bounded[key] = f"(omitted here: {len(_json_text(evidence[key]))} characters)"
+        text = _json_text(bounded)
+        if len(text) <= EVIDENCE_LIMIT:
+            return text
+    return _json_text({"omitted": f"{len(_json_text(evidence))} characters of evidence"})
+
+
 def _decoded(value: Any, default: Any) -> Any:
     """A JSON attribute as stored (text) -> the value, of the default's type; anything else -> the default."""
     if isinstance(value, str):
@@ -161,9 +177,7 @@ class FindingItem:
         )
 
     def to_item(self) -> Item:
-        evidence = _json_text(dict(self.evidence))
-        if len(evidence) > EVIDENCE_LIMIT:
-            evidence = evidence[: EVIDENCE_LIMIT - 20] + "...(truncated)"
+        evidence = _bounded_evidence(dict(self.evidence))
         return {
             "pk": f"ACCOUNT#{self.account}",
             "sk": self.sk,
@@ -245,8 +259,20 @@ class FindingItem:
             defects=tuple(defects),
         )
 
-    def view(self) -> dict[str, Any]:
-        """What the API and the CLI show of a finding."""
+    def unchanged_since(self, stored: FindingItem) -> bool:
+        """Nothing a reader sees differs from the stored item but when it was last seen (a quiet day's
+        finding: not written again; the run records that it looked, see ``Observation``)."""
+        if stored.defects:
+            return False  # the write repairs it
+        volatile = ("last_seen", "run_id", "rev")
+        mine, theirs = self.to_item(), stored.to_item()
+        return all(mine[k] == theirs[k] for k in mine if k not in volatile)
+
+    def view(self, observation: Observation | None = None) -> dict[str, Any]:
+        """What the API and the CLI show of a finding (``last_seen`` includes quiet runs that saw it)."""
+        last_seen = self.last_seen
+        if observation is not None and observation.saw(self) and observation.at > last_seen:
+            last_seen = observation.at
         return {
             "control": self.control,
             "cis_id": self.cis_id,
@@ -259,10 +285,34 @@ class FindingItem:
             "reason": self.reason,
             "remediation": self.remediation,
             "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
+            "last_seen": last_seen,
             "last_changed": self.last_changed,
             "evidence": dict(self.evidence),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the last complete run looked at (kept on META): every open finding, except per-resource
+    ones in regions it could not read. Unchanged findings are not rewritten; their last sighting is this."""
+
+    at: str
+    run_id: str
+    unobserved_regions: frozenset[str] = frozenset()
+
+    def saw(self, item: FindingItem) -> bool:
+        if item.status in (None, "CLOSED"):
+            return False
+        return not (item.is_per_resource and (item.region or "") in self.unobserved_regions)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any] | None) -> Observation | None:
+        if not meta or not isinstance(meta.get("observed_at"), str) or not isinstance(meta.get("observed_run"), str):
+            return None
+        regions = meta.get("unobserved_regions")
+        if not isinstance(regions, list | set | tuple):
+            regions = []
+        return cls(meta["observed_at"], meta["observed_run"], frozenset(str(r) for r in regions))
 
 
 @dataclass(frozen=True, slots=True)

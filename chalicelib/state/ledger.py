@@ -30,9 +30,10 @@ class Outcome(StrEnum):
     RUNNING = "RUNNING"
     AUDITED = "AUDITED"
     ERROR = "ERROR"
+    SKIPPED = "SKIPPED"  # not auditable (an Organization account that is not ACTIVE), with its state
 
 
-FINISHED = (Outcome.AUDITED, Outcome.ERROR)
+FINISHED = (Outcome.AUDITED, Outcome.ERROR, Outcome.SKIPPED)
 
 
 class RunStatus(StrEnum):
@@ -68,21 +69,34 @@ class RunRecord:
 
     request: AuditRequest
     outcomes: tuple[AccountOutcome, ...]
+    expected: tuple[str, ...] = ()  # the accounts the run covers (one, or an Organization's)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Accounts without a finished outcome yet (queued, running, or lost)."""
+        finished = {o.account for o in self.outcomes if o.state in FINISHED}
+        return tuple(a for a in (self.expected or (self.request.account,)) if a not in finished)
 
     @property
     def status(self) -> RunStatus:
         if not self.outcomes:
             return RunStatus.QUEUED
-        if any(o.state is Outcome.RUNNING for o in self.outcomes):
+        if self.pending:
             return RunStatus.RUNNING
         if any(o.state is Outcome.ERROR for o in self.outcomes):
             return RunStatus.FAILED
         return RunStatus.DONE
 
     def to_json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[str(o.state)] = counts.get(str(o.state), 0) + 1
         return {
             **self.request.to_json(),
             "status": str(self.status),
+            "expected": len(self.expected or (self.request.account,)),
+            "outcomes": counts,
+            "pending": list(self.pending),
             "accounts": [o.to_json() for o in self.outcomes],
         }
 
@@ -110,12 +124,14 @@ class Ledger:
     def _pk(run_id: str) -> str:
         return f"{LEDGER_PREFIX}{run_id}"
 
-    def add_request(self, request: AuditRequest) -> None:
-        """Before the message is sent: a run id is known to the ledger as soon as anyone can see it."""
+    def add_request(self, request: AuditRequest, accounts: tuple[str, ...] = ()) -> None:
+        """Before the message is sent: a run id is known to the ledger as soon as anyone can see it.
+        ``accounts``: every account the run covers, when it is more than the request's own."""
         item = {
             "pk": self._pk(request.run_id),
             "sk": REQUEST_SK,
             "request": request.to_message(),
+            "accounts": list(accounts) or None,
             TTL_ATTRIBUTE: self._expires(),
         }
         try:
@@ -124,6 +140,11 @@ class Ledger:
             if _failed(exc):
                 raise StateError(f"run {request.run_id} is already in the ledger") from None
             raise
+
+    def skip(self, request: AuditRequest, reason: str) -> AccountOutcome:
+        """An account the run covers but cannot audit (not ACTIVE): its outcome, with the reason."""
+        begun = AccountOutcome(request.account, Outcome.SKIPPED, started_at=self._now(), attempts=0)
+        return self.finish(request, begun, Outcome.SKIPPED, reason=reason)
 
     def begin(self, request: AuditRequest, attempt: int) -> AccountOutcome | None:
         """Claim the account's audit. Returns None when the run already finished for it (a duplicate)."""
@@ -218,7 +239,9 @@ class Ledger:
         except MalformedRequest as exc:
             raise StateError(f"the ledger's request item of run {run_id} cannot be read: {exc}") from None
         outcomes = tuple(_outcome(i) for i in items if str(i.get("sk", "")).startswith(OUTCOME_PREFIX))
-        return RunRecord(request, tuple(sorted(outcomes, key=lambda o: o.account)))
+        expected = head.get("accounts")
+        accounts = tuple(str(a) for a in expected) if isinstance(expected, list) else ()
+        return RunRecord(request, tuple(sorted(outcomes, key=lambda o: o.account)), accounts)
 
 
 def _outcome(item: Mapping[str, Any]) -> AccountOutcome:

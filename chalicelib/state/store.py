@@ -28,6 +28,7 @@ from .items import (
     Confirmation,
     FindingItem,
     Item,
+    Observation,
     RunItem,
     TransitionItem,
     finding_sk,
@@ -35,7 +36,7 @@ from .items import (
     to_wire,
 )
 from .scope import RunScope, ScopeVerdict, judge_scope
-from .table import OUTBOX_INDEX
+from .table import ACCOUNTS_PK, OUTBOX_INDEX, TTL_ATTRIBUTE
 from .transitions import CLOSED, Change, announcement, step
 
 BASELINE = "BASELINE"
@@ -61,6 +62,7 @@ class Usage:
     calls: int = 0
     conflicts: int = 0
     unprocessed_retries: int = 0
+    unchanged: int = 0  # findings seen unchanged, therefore not written
     estimated_write_units: int = 0  # from item sizes: what on-demand DynamoDB would bill (1 unit per KB)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -90,8 +92,13 @@ class Usage:
             "calls": self.calls,
             "conflicts": self.conflicts,
             "unprocessed_retries": self.unprocessed_retries,
+            "unchanged": self.unchanged,
             "estimated_write_units": self.estimated_write_units,
         }
+
+    def note_unchanged(self) -> None:
+        with self._lock:
+            self.unchanged += 1
 
     def estimate(self, items: Iterable[Item]) -> None:
         units = sum(-(-_item_size(i) // 1024) for i in items)
@@ -248,7 +255,35 @@ class StateStore:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda job: self._record_one(job[0], job[1], job[2], run_id, at), jobs))
         transitions = sorted((t for t in results if t), key=lambda t: t.sk)
+        if not verdict.partial:
+            unseen = {
+                item.region or ""
+                for sk, item in stored.items()
+                if sk not in observed and item.status not in (None, CLOSED) and not closable(item)
+            }
+            self._observed(run_id, at, sorted(unseen))
         return RecordResult(False, transitions, self.usage, verdict)
+
+    def _observed(self, run_id: str, at: str, unobserved_regions: list[str]) -> None:
+        """One write for everything a complete run saw unchanged (the findings themselves are not rewritten)."""
+        try:
+            resp = self.db.update_item(
+                TableName=self.table,
+                Key=to_wire({"pk": self.pk, "sk": "META"}),
+                UpdateExpression="SET observed_at = :at, observed_run = :run, unobserved_regions = :u",
+                ConditionExpression="attribute_not_exists(observed_at) OR observed_at < :at",
+                ExpressionAttributeValues=to_wire({":at": at, ":run": run_id, ":u": unobserved_regions}),
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            return  # a later run already recorded a later observation
+        self.usage.add(resp, written=1)
+
+    def observation(self) -> Observation | None:
+        """What the last complete run saw (None before the first one)."""
+        return Observation.from_meta(self._get("META"))
 
     def _adopt_scope(self, scope: RunScope) -> None:
         try:
@@ -398,6 +433,9 @@ class StateStore:
                 rev=rev + 1,
                 reason="the resource no longer exists",
             )
+        if not change and item is not None and new_item.unchanged_since(item):
+            self.usage.note_unchanged()
+            return None  # nothing to write: the run's observation (META) says it was seen
         data = new_item.to_item()
         put = {"TableName": self.table, "Item": to_wire(data), **condition}
         self.usage.estimate([data])
@@ -517,10 +555,23 @@ class StateStore:
 
     # --- runs -----------------------------------------------------------------------------------
 
-    def put_run(self, summary: Mapping[str, Any]) -> None:
-        item = RunItem(summary, self._expires()).to_item(self.pk)
-        resp = self.db.put_item(TableName=self.table, Item=to_wire(item), ReturnConsumedCapacity="TOTAL")
-        self.usage.add(resp, written=1)
+    def put_run(self, summary: Mapping[str, Any], latest: bool = False) -> None:
+        """The run's summary (the trend); with ``latest`` (a complete run of the table's benchmark), also
+        the account's entry in the accounts list."""
+        items = [RunItem(summary, self._expires()).to_item(self.pk)]
+        if latest:
+            entry = {**RunItem(summary).to_item(ACCOUNTS_PK), "sk": f"ACCOUNT#{self.account}", "account": self.account}
+            entry.pop(TTL_ATTRIBUTE, None)  # an account stays listed until it is audited again
+            items.append(entry)
+        self._batch_put(items)
+
+    def accounts(self) -> list[RunItem]:
+        """The latest run summary of every account this table holds (GET /accounts)."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_wire({":pk": ACCOUNTS_PK}),
+        )
+        return [RunItem.from_item(i) for i in items]
 
     def runs(self, since_iso: str | None = None) -> list[RunItem]:
         start = f"RUN#{since_iso}" if since_iso else "RUN#"

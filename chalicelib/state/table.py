@@ -8,6 +8,9 @@ Items (pk = "ACCOUNT#<account id>"):
                                                  be announced it carries `outbox` = pk, which puts it in
                                                  the sparse index OutboxIndex (outbox, sk)
 
+The accounts list (pk = "ACCOUNTS"):
+  sk = "ACCOUNT#<account id>"                    the account's latest run summary (GET /accounts)
+
 The request ledger (pk = "LEDGER#<run id>", see ``ledger.py``), with a TTL:
   sk = "REQUEST"                                 the audit request as it was queued
   sk = "ACCOUNT#<account id>"                    the outcome for one account: RUNNING, AUDITED or ERROR
@@ -19,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 OUTBOX_INDEX = "OutboxIndex"
+ACCOUNTS_PK = "ACCOUNTS"
 TTL_ATTRIBUTE = "expires_at"
 
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]

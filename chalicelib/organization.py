@@ -1,0 +1,141 @@
+"""An AWS Organization as ciswatch audits it: its accounts, which ones to audit, and a member's credentials.
+
+Only the management account (or a delegated administrator) can list accounts. Each member is read
+through a role in it (``ciswatch-audit`` by default, shipped as a StackSet template in ``deploy/``);
+the account that runs ciswatch is audited with its own credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import catalog
+from .model import Finding, Scope, Status
+from .model.errors import one_line
+from .model.findings import account_resource
+
+AUDITABLE_STATE = "ACTIVE"  # PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE, CLOSED are skipped, named
+SESSION_NAME = "ciswatch-audit"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAccount:
+    id: str
+    name: str
+    state: str  # Organizations' `State` (its older `Status` is retired and only a fallback here)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which accounts a run audits: include/exclude by account id and by OU (an OU includes its children)."""
+
+    include_accounts: frozenset[str] = frozenset()
+    exclude_accounts: frozenset[str] = frozenset()
+    include_ous: frozenset[str] = frozenset()
+    exclude_ous: frozenset[str] = frozenset()
+
+    @property
+    def needs_ous(self) -> bool:
+        return bool(self.include_ous or self.exclude_ous)
+
+
+class CannotAssume(Exception):
+    """The member role could not be assumed: the account's audit is an ERROR naming why (never retried)."""
+
+
+def list_accounts(orgs: Any) -> list[MemberAccount]:
+    """Every account of the Organization (ListAccounts, paginated)."""
+    out: list[MemberAccount] = []
+    for page in orgs.get_paginator("list_accounts").paginate(PaginationConfig={"PageSize": 20}):
+        for a in page.get("Accounts", []):
+            state = a.get("State") or a.get("Status") or "UNKNOWN"
+            out.append(MemberAccount(str(a["Id"]), str(a.get("Name") or ""), str(state)))
+    return out
+
+
+def accounts_under(orgs: Any, parents: Iterable[str]) -> set[str]:
+    """The account ids under these OUs (or roots), at any depth."""
+    found: set[str] = set()
+    pending = list(parents)
+    seen: set[str] = set()
+    while pending:
+        parent = pending.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        for page in orgs.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+            found.update(str(a["Id"]) for a in page.get("Accounts", []))
+        for page in orgs.get_paginator("list_organizational_units_for_parent").paginate(ParentId=parent):
+            pending.extend(str(ou["Id"]) for ou in page.get("OrganizationalUnits", []))
+    return found
+
+
+def select(
+    accounts: list[MemberAccount],
+    selection: Selection,
+    in_included_ous: set[str] | None = None,
+    in_excluded_ous: set[str] | None = None,
+) -> list[MemberAccount]:
+    """The accounts a run covers (ACTIVE or not: the caller skips the others with their state, named)."""
+    chosen = []
+    for a in accounts:
+        wanted = not (selection.include_accounts or selection.include_ous)
+        wanted = wanted or a.id in selection.include_accounts or a.id in (in_included_ous or set())
+        unwanted = a.id in selection.exclude_accounts or a.id in (in_excluded_ous or set())
+        if wanted and not unwanted:
+            chosen.append(a)
+    return sorted(chosen, key=lambda a: a.id)
+
+
+def member_session(
+    base: Any, account: str, role_name: str, partition: str, external_id: str | None = None
+) -> boto3.Session:
+    """A boto3 session with the member role's credentials. Raises CannotAssume naming the role and the cause."""
+    role_arn = f"arn:{partition}:iam::{account}:role/{role_name}"
+    kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME, "DurationSeconds": 3600}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+    try:
+        creds = base.assume_role(**kwargs)["Credentials"]
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CannotAssume(
+            f"sts:AssumeRole into {role_arn} failed: {error.get('Code')}: {one_line(str(error.get('Message') or ''))}"
+        ) from None
+    except BotoCoreError as exc:
+        raise CannotAssume(f"sts:AssumeRole into {role_arn} failed: {one_line(str(exc))}") from None
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def unaudited_findings(account: str, partition: str, benchmark: str | None, reason: str) -> list[Finding]:
+    """One ERROR per control of the benchmark for an account that could not be read at all."""
+    version = catalog.resolve_benchmark(benchmark)
+    out = []
+    for ctl in catalog.controls():
+        cis_id = ctl.cis_id(version)
+        if cis_id is None:
+            continue
+        out.append(
+            Finding(
+                account=account,
+                control=ctl.id,
+                cis_id=cis_id,
+                security_hub_id=ctl.security_hub,
+                status=Status.ERROR,
+                severity=ctl.severity(version),
+                region=None,
+                resource=account_resource(partition, account),
+                reason=reason,
+                scope=Scope.CONTROL,
+            )
+        )
+    return out
