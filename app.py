@@ -297,6 +297,34 @@ def get_control_findings(control):
     return service.list_findings(Settings.from_env(), params, control=control)
 
 
+def _caller() -> str | None:
+    """Who is calling, as API Gateway's IAM authorizer saw them (kept on suppressions)."""
+    identity = (app.current_request.context or {}).get("identity") or {}
+    return identity.get("userArn") or identity.get("caller")
+
+
+@app.route("/suppressions", methods=["GET"], authorizer=iam)
+@_api
+def get_suppressions():
+    """The account's accepted deviations (expired and stale marked); all=true adds removed ones."""
+    return service.list_suppressions(Settings.from_env(), app.current_request.query_params)
+
+
+@app.route("/suppressions", methods=["POST"], authorizer=iam, content_types=["*/*"])
+@_api
+def post_suppression():
+    """Accept a deviation: {"control", "region"?, "resource"?, "reason", "owner", "expires": "YYYY-MM-DD"}."""
+    made = service.add_suppression(Settings.from_env(), _json_body(), _caller())
+    return Response(status_code=201, body=made, headers={"Content-Type": JSON})
+
+
+@app.route("/suppressions/{suppression_id}", methods=["DELETE"], authorizer=iam)
+@_api
+def delete_suppression(suppression_id):
+    """End a suppression; who and when are kept."""
+    return service.remove_suppression(Settings.from_env(), suppression_id, _caller())
+
+
 @app.route("/accounts", methods=["GET"], authorizer=iam)
 @_api
 def get_accounts():

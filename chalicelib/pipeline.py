@@ -6,22 +6,28 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from . import catalog
 from .checks import run_checks
-from .clients import aws_client
+from .clients import ClientFactory, aws_client
 from .inventory.aws import AwsReader
 from .inventory.collect import Progress, collect_snapshot
-from .model import AccountSnapshot, Arn, Finding, Status
+from .model import AccountSnapshot, Arn, Finding, Status, suppression
 from .model.findings import summarize
+from .model.suppression import Suppression
 from .notify.publisher import deliver_outbox
+from .notify.securityhub import import_findings
+from .report import asff
 from .settings import Settings
 from .state.items import FindingItem
 from .state.scope import RunScope
 from .state.store import StateStore
+from .state.suppressions import SuppressionStore
 
 log = logging.getLogger("ciswatch.pipeline")
 MAX_RUN_NOTES = 20
@@ -84,6 +90,31 @@ def audit(settings: Settings, reader: AwsReader | None = None, progress: Progres
     return judge_snapshot(snapshot, benchmark, duration_s=round(time.monotonic() - started, 3))
 
 
+def import_to_security_hub(
+    settings: Settings, result: AuditResult, run_id: str, gone: list[dict[str, Any]], securityhub: Any = None
+) -> dict[str, Any]:
+    """The run's findings into Security Hub (the account's default product, in the session's region);
+    findings whose resource is gone are archived. A failure is the run's note, never its end."""
+    factory = ClientFactory(settings)
+    region = factory.default_region
+    ctx = asff.ImportContext(
+        account=result.account,
+        region=region,
+        partition=result.snapshot.partition,
+        benchmark=result.benchmark,
+        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    )
+    findings = asff.to_asff(result.findings, ctx) + asff.archived(gone, ctx)
+    try:
+        client = securityhub or factory.client("securityhub", region)
+    except BotoCoreError as exc:
+        return {"imported": 0, "failed": len(findings), "failures": [], "error": str(exc)}
+    outcome = import_findings(client, findings)
+    if outcome["error"] or outcome["failed"]:
+        log.warning("Security Hub import of run %s incomplete: %s", run_id, outcome)
+    return {**outcome, "region": region, "product_arn": ctx.product_arn, "archived": len(gone)}
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
@@ -107,6 +138,21 @@ def closable_filter(snapshot: AccountSnapshot) -> Callable[[FindingItem], bool]:
     return closable
 
 
+def apply_suppressions(
+    result: AuditResult, extra: list[Suppression] | None = None, store: SuppressionStore | None = None
+) -> tuple[AuditResult, set[str]]:
+    """The result with accepted deviations marked: the table's suppressions and any given (a file's);
+    the table's that matched are noted (one write a day each), so a stale one can be told."""
+    today = datetime.now(UTC).date()
+    known = list(extra or []) + (store.list() if store is not None else [])
+    if not known:
+        return result, set()
+    findings, matched = suppression.apply(result.findings, known, today)
+    if store is not None:
+        store.mark_matched({m for m in matched if not m.startswith("file-")}, today)
+    return replace(result, findings=findings), matched
+
+
 def run_audit(
     settings: Settings,
     reader: AwsReader | None = None,
@@ -115,12 +161,19 @@ def run_audit(
     sns: Any = None,
     result: AuditResult | None = None,
     run_id: str | None = None,
+    suppressions: list[Suppression] | None = None,
 ) -> dict[str, Any]:
     """The whole job: audit, then (with a table) record transitions and (with a topic) announce them.
     Returns the run summary; a failed publish is counted, logged and retried by the next run."""
     run_id = run_id or new_run_id()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # sorts runs started in one second
     result = result or audit(settings, reader=reader, progress=progress)
+    suppressions_store = None
+    if settings.table:
+        suppressions_store = SuppressionStore(
+            dynamodb or aws_client("dynamodb", settings, settings.state_region), settings.table, result.account
+        )
+    result, matched = apply_suppressions(result, suppressions, suppressions_store)
     summary: dict[str, Any] = {
         "run_id": run_id,
         "account": result.account,
@@ -130,12 +183,15 @@ def run_audit(
         "api_calls": result.api_calls,
         "regions": len(result.regions),
         "counts": result.summary,
+        "suppressed": len([f for f in result.findings if f.suppressed]),
         "errors": [f.reason for f in result.findings if f.status is Status.ERROR][:MAX_RUN_NOTES],
         "transitions": 0,
         "baseline": False,
         "notification": None,
     }
     if not settings.table:
+        if settings.security_hub:
+            summary["security_hub"] = import_to_security_hub(settings, result, run_id, [])
         return {**summary, "result": result}
     store = StateStore(
         dynamodb or aws_client("dynamodb", settings, settings.state_region),
@@ -167,6 +223,9 @@ def run_audit(
             scope.describe(),
         )
     summary["notification_failures"] = 1 if summary["notification"] and summary["notification"].get("error") else 0
+    if settings.security_hub:
+        gone = [t.brief() | {"account": result.account} for t in recorded.transitions if t.to_status == "CLOSED"]
+        summary["security_hub"] = import_to_security_hub(settings, result, run_id, gone)
     if store.defects:
         log.warning(
             "%d stored item(s) could not be read as written and were repaired: %s",

@@ -174,6 +174,8 @@ def _audit(settings: Settings, request: AuditRequest, own_account: str, sts: Any
         except organization.CannotAssume as exc:
             raise _RequestRefused(str(exc)) from None
         reader = AwsReader(run_settings, session=session)
+        # Security Hub takes a finding only from the account it is about; the member role holds reads only.
+        run_settings = run_settings.with_(security_hub=False)
     if request.regions:
         try:
             enabled = enabled_regions(run_settings, reader)

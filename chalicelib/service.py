@@ -15,8 +15,12 @@ from .clients import aws_client
 from .model import Status
 from .model.request import ACCOUNT_RE, RUN_ID_RE
 from .model.rules import is_region_name
+from .model.suppression import ID_RE as SUPPRESSION_ID_RE
+from .model.suppression import SuppressionError, new_suppression
 from .settings import MAX_HISTORY_DAYS, NotConfigured, Settings
+from .state.errors import StateError
 from .state.store import StateStore
+from .state.suppressions import SuppressionStore
 from .state.transitions import CLOSED
 
 STATUSES = tuple(str(s) for s in Status)
@@ -224,3 +228,72 @@ def list_accounts(settings: Settings, params: dict[str, str] | None) -> dict[str
             if status in STATUSES and isinstance(n, int):
                 totals[status] = totals.get(status, 0) + n
     return {"count": len(entries), "accounts": entries, "totals": totals}
+
+
+def _suppressions(settings: Settings) -> SuppressionStore:
+    if not settings.table:
+        raise NotConfigured("CISWATCH_TABLE is not set")
+    account = caller_account(settings.endpoint_url, settings.profile)
+    return SuppressionStore(aws_client("dynamodb", settings, settings.state_region), settings.table, account)
+
+
+def list_suppressions(settings: Settings, params: dict[str, str] | None) -> dict[str, Any]:
+    """GET /suppressions: the account's suppressions, expired and stale ones marked; ``all=true`` adds removed ones."""
+    params = _check_params(params, ("all",))
+    if params.get("all") not in (None, "true", "false"):
+        raise BadRequest("all", "all is true or false")
+    today = datetime.now(UTC).date()
+    items = _suppressions(settings).list(include_removed=params.get("all") == "true")
+    out = [{**s.to_json(), "active": s.active(today), "stale": s.stale(today)} for s in items]
+    return {"count": len(out), "suppressions": out}
+
+
+def add_suppression(settings: Settings, body: Any, who: str | None) -> dict[str, Any]:
+    """POST /suppressions: {"control", "region"?, "resource"?, "reason", "owner", "expires"}."""
+    if not isinstance(body, dict):
+        raise BadRequest("body", "the body must be a JSON object")
+    allowed = {"control", "region", "resource", "reason", "owner", "expires"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(unknown[0], f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    for name in ("control", "reason", "owner", "expires"):
+        if not isinstance(body.get(name), str):
+            raise BadRequest(name, f"{name} is required (a string)")
+    for name in ("region", "resource"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BadRequest(name, f"{name} must be a string")
+    if body.get("region") is not None and not is_region_name(body["region"]):
+        raise BadRequest("region", f"not a region name: {body['region']!r}")
+    try:
+        control = catalog.find_control(body["control"], settings.benchmark).id
+    except catalog.CatalogError as exc:
+        raise BadRequest("control", str(exc)) from None
+    now = datetime.now(UTC)
+    try:
+        made = new_suppression(
+            control,
+            body["reason"],
+            body["owner"],
+            body["expires"],
+            now.date(),
+            region=body.get("region"),
+            resource=body.get("resource"),
+            created_by=who or "unknown",
+            created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    except SuppressionError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise BadRequest(field, message or str(exc)) from None
+    _suppressions(settings).add(made)
+    return made.to_json()
+
+
+def remove_suppression(settings: Settings, suppression_id: str, who: str | None) -> dict[str, Any]:
+    """DELETE /suppressions/{id}: ends it; who and when are kept."""
+    if not SUPPRESSION_ID_RE.match(suppression_id or ""):
+        raise BadRequest("id", "a suppression id is 12 hexadecimal characters")
+    try:
+        _suppressions(settings).remove(suppression_id, who)
+    except StateError:
+        raise NotFound("id", f"no active suppression {suppression_id}") from None
+    return {"id": suppression_id, "removed": True, "removed_by": who or "unknown"}

@@ -51,6 +51,7 @@ class Settings:
     topic_arn: str | None = None  # SNS topic for change digests; None: record without notifying
     queue_url: str | None = None  # SQS queue of audit requests (the deployed service); None: no queue
     page_token_key: str | None = None  # signs GET /findings next tokens; None: derived from the table name
+    security_hub: bool = False  # import each run's findings into Security Hub (ASFF, BatchImportFindings)
     organization: bool = False  # the schedule audits every ACTIVE account of the Organization
     member_role: str = "ciswatch-audit"  # the role assumed in each member account
     external_id: str | None = None  # the member role's sts:ExternalId, when its trust asks for one
@@ -74,6 +75,7 @@ class Settings:
             topic_arn=env.get("CISWATCH_TOPIC_ARN") or None,
             queue_url=env.get("CISWATCH_QUEUE_URL") or None,
             page_token_key=env.get("CISWATCH_PAGE_TOKEN_KEY") or None,
+            security_hub=_flag(env, "CISWATCH_SECURITY_HUB"),
             organization=_flag(env, "CISWATCH_ORGANIZATION"),
             member_role=env.get("CISWATCH_MEMBER_ROLE") or "ciswatch-audit",
             external_id=env.get("CISWATCH_EXTERNAL_ID") or None,

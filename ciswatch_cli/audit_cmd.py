@@ -11,11 +11,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.clients import ClientFactory
 from chalicelib.inventory.errors import InventoryAbort
 from chalicelib.model import AccountSnapshot, SnapshotError
-from chalicelib.pipeline import AuditResult, audit, judge_snapshot, run_audit
+from chalicelib.model.suppression import Suppression
+from chalicelib.pipeline import (
+    AuditResult,
+    apply_suppressions,
+    audit,
+    import_to_security_hub,
+    judge_snapshot,
+    run_audit,
+)
 from chalicelib.report.table import render_table
 
+from . import formats
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
 from .options import (
     parse_regions,
@@ -26,6 +36,7 @@ from .options import (
 )
 from .organization_cmd import audit_organization
 from .preflight import check_regions_enabled, check_topic_arn
+from .suppress_cmd import load_file
 
 
 def load_snapshot(path: str) -> AccountSnapshot:
@@ -60,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--topic-arn needs --table: digests announce the transitions recorded there")
     if args.table and args.snapshot:
         raise UsageError("--table records live audits only; --snapshot judges offline")
+    if args.security_hub and args.snapshot:
+        raise UsageError("--security-hub imports live audits only; --snapshot judges offline")
     if args.organization:
+        if args.format not in ("table", "json") or args.security_hub:
+            raise UsageError("--organization writes a table or json (no csv, junit, asff or --security-hub yet)")
         if args.snapshot or args.save_snapshot:
             raise UsageError("--organization audits live accounts: it takes neither --snapshot nor --save-snapshot")
         if not 1 <= args.workers <= 64:
@@ -77,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if args.role or args.external_id:
         raise UsageError("--role and --external-id go with --organization")
     recorded = None
+    accepted = load_file(args.suppressions, benchmark) if args.suppressions else []
     if args.snapshot:
-        result = judge_snapshot_file(args.snapshot, benchmark)
+        result, _ = apply_suppressions(judge_snapshot_file(args.snapshot, benchmark), accepted)
     else:
-        result, recorded = _live_audit(args, benchmark, regions)
+        result, recorded = _live_audit(args, benchmark, regions, accepted)
         if args.save_snapshot:
             save_snapshot(result.snapshot, args.save_snapshot)
     _emit(result, args, recorded)
@@ -88,19 +104,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code(result: AuditResult) -> int:
-    summary = result.summary
-    if summary["FAIL"]:
+    """FAIL (1) or ERROR (3) only for findings nobody accepted: suppressed ones do not count."""
+    failing = [f for f in result.findings if f.counts_as_failing]
+    if any(f.status == "FAIL" for f in failing):
         return EXIT_FAIL
-    if summary["ERROR"]:
+    if failing:
         return EXIT_ERROR
     return EXIT_OK
 
 
 def _live_audit(
-    args: argparse.Namespace, benchmark: str, regions: tuple[str, ...]
+    args: argparse.Namespace, benchmark: str, regions: tuple[str, ...], accepted: list[Suppression]
 ) -> tuple[AuditResult, dict[str, Any] | None]:
     settings = settings_from_args(
-        args, benchmark=benchmark, regions=regions, table=args.table, topic_arn=args.topic_arn
+        args,
+        benchmark=benchmark,
+        regions=regions,
+        table=args.table,
+        topic_arn=args.topic_arn,
+        security_hub=args.security_hub,
     )
     check_regions_enabled(settings)
     try:
@@ -113,9 +135,12 @@ def _live_audit(
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
     if not settings.table:
+        result, _ = apply_suppressions(result, accepted)
+        if settings.security_hub:
+            print(_security_hub_line(import_to_security_hub(settings, result, "cli", [])), file=sys.stderr)
         return result, None
     try:
-        recorded = run_audit(settings, result=result)
+        recorded = run_audit(settings, result=result, suppressions=accepted)
     except ClientError as exc:
         _emit(result, args)  # the audit is printed all the same: only recording it failed
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
@@ -127,7 +152,7 @@ def _live_audit(
     except BotoCoreError as exc:
         _emit(result, args)
         raise usage_from(exc) from None
-    recorded.pop("result")
+    result = recorded.pop("result")  # with the table's suppressions marked
     return result, recorded
 
 
@@ -165,9 +190,31 @@ def _run_line(run: dict[str, Any]) -> str:
     return f"run {run['run_id']}: {what}"
 
 
+def _security_hub_line(outcome: dict[str, Any]) -> str:
+    line = f"Security Hub ({outcome.get('region')}): {outcome['imported']} finding(s) imported"
+    if outcome.get("archived"):
+        line += f", {outcome['archived']} archived"
+    if outcome["failed"]:
+        line += f"; {outcome['failed']} NOT imported: " + "; ".join(outcome["failures"] or [outcome["error"] or ""])
+    elif outcome["error"]:
+        line += f"; {outcome['error']}"
+    return line
+
+
 def _emit(result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | None = None) -> None:
     if run:
         print(_run_line(run), file=sys.stderr)
+        if run.get("security_hub"):
+            print(_security_hub_line(run["security_hub"]), file=sys.stderr)
+    if args.format in ("csv", "junit", "asff"):
+        if args.format == "csv":
+            text = formats.render_csv(result)
+        elif args.format == "junit":
+            text = formats.render_junit(result)
+        else:
+            text = formats.render_asff(result, _import_region(args))
+        write_output(text, args.output)
+        return
     if args.format == "json":
         body = result.to_json()
         if run:
@@ -178,3 +225,11 @@ def _emit(result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | N
         colour = not args.no_color and terminal and "NO_COLOR" not in os.environ
         text = render_table(result, colour=colour, columns=shutil.get_terminal_size().columns if terminal else None)
     write_output(text, args.output)
+
+
+def _import_region(args: argparse.Namespace) -> str:
+    """The region ASFF names (Security Hub's, where an import would go): the session's."""
+    try:
+        return str(ClientFactory(settings_from_args(args)).default_region)
+    except BotoCoreError:
+        return "us-east-1"

@@ -41,9 +41,22 @@ def _controls(p: argparse.ArgumentParser) -> None:
 def _audit(p: argparse.ArgumentParser) -> None:
     add_aws_options(p, regions=True)
     add_benchmark_option(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "junit", "asff"),
+        default="table",
+        help="asff: Security Hub's finding format; junit: one test case per control, for CI",
+    )
+    p.add_argument(
+        "--security-hub",
+        action="store_true",
+        help="also import the findings into Security Hub (the credentials' account and region)",
+    )
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--no-color", action="store_true", help="no ANSI colours in the table")
+    p.add_argument(
+        "--suppressions", metavar="FILE", help="accepted deviations from a JSON or YAML file (as well as the table's)"
+    )
     p.add_argument("--table", metavar="NAME", help="DynamoDB table: record findings and transitions (see setup-table)")
     p.add_argument("--topic-arn", metavar="ARN", help="SNS topic for change digests (needs --table)")
     org = p.add_argument_group("Organization")
@@ -112,6 +125,34 @@ def _remediate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot", metavar="FILE", help="plan from a saved inventory (no AWS calls; not with --apply)")
 
 
+def _suppress_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
+    p.add_argument("--account", metavar="ID", help="default: the account of the credentials")
+    add_aws_options(p, table_region=True)
+
+
+def _suppress_add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--control", required=True, metavar="ID", help="iam_policy_changes, 4.4 or CloudWatch.4")
+    p.add_argument("--in-region", metavar="REGION", help="only findings of this region")
+    p.add_argument("--resource", metavar="PATTERN", help="only this resource (an ARN, or a glob with * and ?)")
+    p.add_argument("--reason", required=True, help="why the deviation is accepted")
+    p.add_argument("--owner", required=True, help="who answers for it")
+    p.add_argument("--expires", required=True, metavar="YYYY-MM-DD", help="the last day it holds (at most two years)")
+    add_benchmark_option(p)
+    _suppress_common(p)
+
+
+def _suppress_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", help="also the removed ones")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _suppress_common(p)
+
+
+def _suppress_remove(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+    _suppress_common(p)
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -141,8 +182,26 @@ COMMANDS = (
     Command("history", "runs over time: counts by status and a trend", _history, "state_cmd:run_history"),
     Command("findings", "the current findings kept in the table", _findings, "state_cmd:run_findings"),
     Command("remediate", "produce (or apply) exactly what turns this account green", _remediate, "remediate_cmd:run"),
+    Command(
+        "add",
+        "accept a deviation: a control (region, resource) with a reason, owner and expiry",
+        _suppress_add,
+        "suppress_cmd:run",
+        "suppress",
+    ),
+    Command(
+        "list",
+        "the account's suppressions (expired and stale ones marked)",
+        _suppress_list,
+        "suppress_cmd:run",
+        "suppress",
+    ),
+    Command("remove", "end a suppression (who and when are kept)", _suppress_remove, "suppress_cmd:run", "suppress"),
 )
-GROUPS = {"pattern": "test or judge a CloudWatch Logs filter pattern"}
+GROUPS = {
+    "pattern": "test or judge a CloudWatch Logs filter pattern",
+    "suppress": "deviations accepted on purpose, with a reason, an owner and an expiry",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

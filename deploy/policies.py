@@ -34,6 +34,7 @@ FILE_NAMES = {"daily_audit": "schedule", "api_handler": "api", "audit_worker": "
 # A statement with "_when" is granted in the template only under that condition (Organization mode);
 # the `chalice deploy` files hold it always (their users choose by setting CISWATCH_ORGANIZATION).
 ORGANIZATION_ONLY = "OrganizationMode"
+SECURITY_HUB_ONLY = "SecurityHubImport"
 OWN = "arn:{partition}:{service}:{region}:{account}:{resource}"
 TABLE = "arn:{partition}:dynamodb:{region}:{account}:table/ciswatch-{stage}-findings"
 REQUEST_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-audit-requests"
@@ -91,6 +92,8 @@ AUDIT_READS = [
 # Producers may write the ledger's items and nothing else of the table: every key they write starts
 # with LEDGER# (dynamodb:LeadingKeys), so findings, transitions and runs stay the worker's.
 LEDGER_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LEDGER#*"]}}
+# The API also keeps suppressions (accepted deviations, with who and when): their keys only.
+SUPPRESSIONS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SUPPRESSIONS#*"]}}
 
 
 def _queue_request() -> list[dict]:
@@ -128,6 +131,7 @@ def statements(function: str) -> list[dict]:
             own_logs("api_handler"),
             _st("ReadFindings", ["dynamodb:GetItem", "dynamodb:Query"], TABLE),
             *_queue_request(),
+            _st("KeepSuppressions", ["dynamodb:PutItem", "dynamodb:UpdateItem"], TABLE, SUPPRESSIONS_ONLY),
             _st(
                 "OwnIdempotencyRecords",
                 ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
@@ -158,6 +162,14 @@ def statements(function: str) -> list[dict]:
             _organization_only(
                 _st("AssumeMemberAuditRole", ["sts:AssumeRole"], "arn:{partition}:iam::*:role/{member_role}")
             ),
+            {
+                **_st(
+                    "ImportToSecurityHub",
+                    ["securityhub:BatchImportFindings"],
+                    "arn:{partition}:securityhub:{region}:{account}:product/{account}/default",
+                ),
+                "_when": SECURITY_HUB_ONLY,
+            },
             _st(
                 "OwnDigestTopicKey",
                 ["kms:GenerateDataKey*", "kms:Decrypt"],

@@ -355,3 +355,35 @@ def test_a_worker_that_cannot_write_its_outcome_leaves_the_message_for_sqs(deplo
     post(deployed["client"], {})
     deployed["account"].client("dynamodb", HOME).delete_table(TableName=TABLE)
     assert len(work(deployed).failed) == 1
+
+
+def test_suppressions_through_the_api(deployed):
+    from datetime import date, timedelta
+
+    client = deployed["client"]
+    expires = (date.today() + timedelta(days=30)).isoformat()
+    body = {"control": "4.14", "reason": "VPCs are managed by the network team's own alarms", "owner": "netops"}
+    resp = client.http.post(
+        "/suppressions", headers={"Content-Type": "application/json"}, body=json.dumps({**body, "expires": expires})
+    )
+    assert resp.status_code == 201, resp.body
+    made = json.loads(resp.body)
+    assert made["control"] == "vpc_changes" and made["created_by"] and len(made["id"]) == 12
+    listed = json.loads(client.http.get("/suppressions").body)
+    assert listed["count"] == 1 and listed["suppressions"][0]["active"] is True
+    audited(deployed)
+    vpc = json.loads(client.http.get("/findings/vpc_changes").body)["findings"][0]
+    assert vpc["status"] == "FAIL" and vpc["suppressed"]["owner"] == "netops"
+    for bad, field in (
+        ({**body, "expires": "2020-01-01"}, "expires"),
+        ({**body, "expires": expires, "colour": "red"}, "colour"),
+        ({**body, "control": "9.99", "expires": expires}, "control"),
+        ({"control": "4.14", "expires": expires, "owner": "x"}, "reason"),
+    ):
+        resp = client.http.post("/suppressions", headers={"Content-Type": "application/json"}, body=json.dumps(bad))
+        assert resp.status_code == 400 and json.loads(resp.body)["field"] == field, resp.body
+    assert client.http.delete(f"/suppressions/{made['id']}").status_code == 200
+    assert client.http.delete(f"/suppressions/{made['id']}").status_code == 404
+    assert client.http.delete("/suppressions/not-an-id").status_code == 400
+    assert json.loads(client.http.get("/suppressions").body)["count"] == 0
+    assert json.loads(client.http.get("/suppressions?all=true").body)["count"] == 1

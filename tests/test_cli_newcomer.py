@@ -2,6 +2,7 @@
 setup-table, errors that say what to do, a table that fits the terminal, digests in benchmark order."""
 
 import json
+import os
 
 import pytest
 
@@ -135,6 +136,11 @@ def test_digests_list_controls_in_benchmark_order():
 
 @pytest.mark.moto
 def test_the_sandbox_serves_the_demo_account_and_says_how_to_use_it(capsys):
-    assert serve.main(["--seconds", "0"]) == 0
+    saved = dict(os.environ)  # serve points this process's AWS_ENDPOINT_URL at its own server
+    try:
+        assert serve.main(["--seconds", "0"]) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     out = capsys.readouterr().out
     assert "http://127.0.0.1:" in out and "export AWS_ENDPOINT_URL=" in out and "ciswatch audit" in out

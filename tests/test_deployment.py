@@ -112,10 +112,21 @@ def test_each_role_holds_only_its_functions_rights():
             for st in policies.statements(function)
             if "dynamodb:PutItem" in st["Action"] and "findings" in str(st["Resource"])
         ]
-        assert writes and all(st["Condition"] == policies.LEDGER_ONLY for st in writes)
+        assert writes and all(st["Condition"] in (policies.LEDGER_ONLY, policies.SUPPRESSIONS_ONLY) for st in writes)
     assert reads <= actions("audit_worker")
     api_table = [st for st in policies.statements("api_handler") if "ciswatch-{stage}-findings" in str(st["Resource"])]
-    assert {a for st in api_table for a in st["Action"]} == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+    assert {a for st in api_table for a in st["Action"]} == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    unconditional_writes = [
+        st
+        for st in api_table
+        if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(st["Action"]) and "Condition" not in st
+    ]
+    assert unconditional_writes == []
 
 
 def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
@@ -149,6 +160,10 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
         "deadLetterTargetArn": {"Fn::GetAtt": ["RequestDeadLetterQueue", "Arn"]},
         "maxReceiveCount": 3,
     }
+    worker_statements = resources["AuditWorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    conditional = {st["Fn::If"][0]: st["Fn::If"][1]["Sid"] for st in worker_statements if "Fn::If" in st}
+    assert conditional == {"OrganizationMode": "AssumeMemberAuditRole", "SecurityHubImport": "ImportToSecurityHub"}
+    assert worker["Environment"]["Variables"]["CISWATCH_SECURITY_HUB"] == {"Ref": "SecurityHubImport"}
     throttles = {(m["ResourcePath"], m["HttpMethod"]): m for m in resources["RestAPI"]["Properties"]["MethodSettings"]}
     assert throttles[("/~1audits", "POST")]["ThrottlingRateLimit"] == {"Ref": "AuditRequestRateLimit"}
     assert throttles[("/*", "*")]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}

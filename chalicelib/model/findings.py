@@ -76,6 +76,13 @@ class Finding:
     remediation: str | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
     scope: Scope = Scope.CONTROL
+    # An accepted deviation: {"id", "reason", "owner", "expires"}. The status stays the real one.
+    suppressed: Mapping[str, str] | None = None
+
+    @property
+    def counts_as_failing(self) -> bool:
+        """FAIL or ERROR that nobody accepted: what exit codes, digests' failing lists and Security Hub count."""
+        return self.status in (Status.FAIL, Status.ERROR) and self.suppressed is None
 
     @property
     def finding_id(self) -> str:
@@ -104,6 +111,7 @@ class Finding:
             "remediation": self.remediation,
             "evidence": dict(self.evidence),
             "scope": str(self.scope),
+            **({"suppressed": dict(self.suppressed)} if self.suppressed else {}),
         }
 
 

@@ -13,13 +13,22 @@ from typing import Any
 from ..catalog import cis_order
 from ..model import Status
 from ..state.items import Baseline, TransitionItem, scope_of
-from ..state.transitions import CHECK_RECOVERED, COULD_NOT_CHECK, FIXED, KIND_TEXT, NEW_FAILURE, REGRESSED
+from ..state.transitions import (
+    CHECK_RECOVERED,
+    COULD_NOT_CHECK,
+    FIXED,
+    KIND_TEXT,
+    NEW_FAILURE,
+    REGRESSED,
+    SUPPRESSION_ENDED,
+)
 
 SNS_LIMIT = 262_144
 SAFETY = 6_000  # envelope, attributes and JSON escaping headroom
 SLACK_DESCRIPTION_LIMIT = 3_500
-ORDER = (NEW_FAILURE, REGRESSED, COULD_NOT_CHECK, CHECK_RECOVERED, FIXED)
+ORDER = (NEW_FAILURE, REGRESSED, SUPPRESSION_ENDED, COULD_NOT_CHECK, CHECK_RECOVERED, FIXED)
 EMOJI = {
+    SUPPRESSION_ENDED: ":hourglass:",
     NEW_FAILURE: ":red_circle:",
     REGRESSED: ":red_circle:",
     COULD_NOT_CHECK: ":warning:",
@@ -50,6 +59,8 @@ def _email_block(t: TransitionItem) -> str:
     lines = [f"{KIND_TEXT[t.kind].upper()}{sev}: {_name(t)}{where} ({t.from_status or 'new'} -> {t.to_status})"]
     if t.reason:
         lines.append(f"  why: {t.reason}")
+    if t.kind == SUPPRESSION_ENDED:
+        lines[0] = f"{KIND_TEXT[t.kind].upper()}{sev}: {_name(t)}{where} (still {t.to_status})"
     if t.remediation and t.to_status == Status.FAIL:
         lines.append(f"  fix: {t.remediation}")
     return "\n".join(lines)

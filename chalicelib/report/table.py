@@ -60,14 +60,17 @@ def render_table(result: AuditResult, colour: bool = False, columns: int | None 
     for f in control_rows:
         status = _paint(f"{LABELS[f.status]:<7}", f.status, colour)
         sev = f.severity if f.status in (FAIL, WARNING) else ""
-        reason = f.reason if width is None or len(f.reason) <= width else f.reason[: width - 3] + "..."
+        text = _with_suppression(f)
+        reason = text if width is None or len(text) <= width else text[: width - 3] + "..."
         lines.append(f"{f.cis_id or '-':<6}{f.control:<29}{status}{sev:<9}{(f.region or '-'):<16}{reason}")
     keys = [f for f in result.findings if f.is_per_resource]
     bad = [f for f in keys if f.status in (FAIL, WARNING, ERROR)]
     if bad:
         lines += ["", f"KMS keys needing attention ({len(bad)} of {len(keys)} keys):"]
         for f in sorted(bad, key=lambda f: (f.region or "", f.resource)):
-            lines.append(f"  {_paint(LABELS[f.status], f.status, colour):<6} {f.region or '-':<15} {f.reason}")
+            lines.append(
+                f"  {_paint(LABELS[f.status], f.status, colour):<6} {f.region or '-':<15} {_with_suppression(f)}"
+            )
             if f.remediation:
                 lines.append(f"         fix: {f.remediation}")
     na_keys = [f for f in keys if f.status == NOT_APPLICABLE]
@@ -104,3 +107,10 @@ def _fix_lines(rows: list[Finding]) -> list[str]:
             for f in group:
                 lines.append(f"  {f.cis_id} {f.control}{where}: {f.remediation}")
     return lines
+
+
+def _with_suppression(f: Finding) -> str:
+    if not f.suppressed:
+        return f.reason
+    s = f.suppressed
+    return f"[suppressed until {s.get('expires')} by {s.get('owner')}: {s.get('reason')}] {f.reason}"

@@ -130,6 +130,7 @@ class FindingItem:
     scope: Scope
     stored_rev: Any = None  # the revision exactly as stored (the conditional write compares with it)
     defects: tuple[str, ...] = ()  # what could not be read as written (reported; the next write repairs it)
+    suppressed: Mapping[str, str] | None = None  # the accepted deviation that held at the last run
 
     @property
     def sk(self) -> str:
@@ -173,6 +174,7 @@ class FindingItem:
             run_id=run_id,
             rev=rev,
             scope=f.scope,
+            suppressed=dict(f.suppressed) if f.suppressed else None,
             stored_rev=rev,
         )
 
@@ -201,6 +203,7 @@ class FindingItem:
             "run_id": self.run_id,
             "rev": self.rev,
             "scope": str(self.scope),
+            "suppressed": _json_text(dict(self.suppressed)) if self.suppressed else None,
         }
 
     @classmethod
@@ -257,6 +260,7 @@ class FindingItem:
             scope=scope_of(item),
             stored_rev=raw_rev,
             defects=tuple(defects),
+            suppressed=_decoded(item.get("suppressed"), {}) or None,
         )
 
     def unchanged_since(self, stored: FindingItem) -> bool:
@@ -288,6 +292,7 @@ class FindingItem:
             "last_seen": last_seen,
             "last_changed": self.last_changed,
             "evidence": dict(self.evidence),
+            **({"suppressed": dict(self.suppressed)} if self.suppressed else {}),
         }
 
 

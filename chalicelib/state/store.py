@@ -37,7 +37,7 @@ from .items import (
 )
 from .scope import RunScope, ScopeVerdict, judge_scope
 from .table import ACCOUNTS_PK, OUTBOX_INDEX, TTL_ATTRIBUTE
-from .transitions import CLOSED, Change, announcement, step
+from .transitions import CLOSED, SILENT, SUPPRESSION_ENDED, Change, announcement, step
 
 BASELINE = "BASELINE"
 MAX_ATTEMPTS = 6
@@ -364,7 +364,7 @@ class StateStore:
         self._batch_put(new)
         if not announce:
             return RecordResult(True, [], self.usage)
-        failing = [f for f in observed.values() if f.status is Status.FAIL]
+        failing = [f for f in observed.values() if f.status is Status.FAIL and not f.suppressed]
         counts: dict[str, int] = {}
         for f in observed.values():
             counts[f.status] = counts.get(f.status, 0) + 1
@@ -433,6 +433,12 @@ class StateStore:
                 rev=rev + 1,
                 reason="the resource no longer exists",
             )
+        kind_override: str | None = None
+        if f is not None and change is not None and f.suppressed:
+            kind_override = SILENT  # recorded, not announced: someone accepted this deviation
+        elif f is not None and change is None and item is not None and item.suppressed and not f.suppressed:
+            if confirmation.status in (Status.FAIL, Status.ERROR):
+                change, kind_override = (confirmation.status, confirmation.status), SUPPRESSION_ENDED
         if not change and item is not None and new_item.unchanged_since(item):
             self.usage.note_unchanged()
             return None  # nothing to write: the run's observation (META) says it was seen
@@ -443,7 +449,7 @@ class StateStore:
             resp = self.db.put_item(ReturnConsumedCapacity="TOTAL", **put)
             self.usage.add(resp, written=1)
             return None
-        transition = self._transition(new_item, change, run_id, at)
+        transition = self._transition(new_item, change, run_id, at, kind_override)
         self.usage.estimate([transition.to_item(), data])  # transactions cost twice
         resp = self.db.transact_write_items(
             TransactItems=[
@@ -461,9 +467,11 @@ class StateStore:
         self.usage.add(resp, written=2)
         return transition
 
-    def _transition(self, item: FindingItem, change: Change, run_id: str, at: str) -> TransitionItem:
+    def _transition(
+        self, item: FindingItem, change: Change, run_id: str, at: str, kind_override: str | None = None
+    ) -> TransitionItem:
         before, after = change
-        kind = announcement(before, after)
+        kind = None if kind_override == SILENT else kind_override or announcement(before, after)
         return TransitionItem(
             pk=self.pk,
             sk=f"TRANSITION#{at}#{run_id}#{self._next_seq():05d}",

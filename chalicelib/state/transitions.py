@@ -22,7 +22,10 @@ NEW_FAILURE, REGRESSED, FIXED, COULD_NOT_CHECK, CHECK_RECOVERED = (
     "COULD_NOT_CHECK",
     "CHECK_RECOVERED",
 )
+SUPPRESSION_ENDED = "SUPPRESSION_ENDED"  # an accepted deviation's suppression expired or was removed: failing again
+SILENT = "SILENT"  # not a kind: a change recorded without an announcement (a suppressed finding)
 KIND_TEXT = {
+    SUPPRESSION_ENDED: "suppression expired",
     NEW_FAILURE: "new failure",
     REGRESSED: "regressed",
     FIXED: "fixed",
