@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint package clean sandbox
+.PHONY: test demo bench lint package clean sandbox browser report-screenshot
 STAGE ?= prod
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -20,11 +20,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# Headless Chromium (the Debian package) renders the HTML report in the tests.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make test needs headless Chromium: apt-get install chromium (as root)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
+
+# The demo account's HTML report as a browser renders it (docs/report.png, shown in the README).
+report-screenshot: demo browser
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1500 \
+	  --screenshot=docs/report.png file://$(CURDIR)/out/demo-report.html
 
 # The demo's account on a moto server that stays up, to explore with the CLI (prints how).
 sandbox: $(STAMP)

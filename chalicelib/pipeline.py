@@ -170,9 +170,8 @@ def run_audit(
     result = result or audit(settings, reader=reader, progress=progress)
     suppressions_store = None
     if settings.table:
-        suppressions_store = SuppressionStore(
-            dynamodb or aws_client("dynamodb", settings, settings.state_region), settings.table, result.account
-        )
+        dynamodb = dynamodb or aws_client("dynamodb", settings, settings.state_region)  # one client for the run
+        suppressions_store = SuppressionStore(dynamodb, settings.table, result.account)
     result, matched = apply_suppressions(result, suppressions, suppressions_store)
     summary: dict[str, Any] = {
         "run_id": run_id,

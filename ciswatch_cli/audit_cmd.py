@@ -7,11 +7,12 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.clients import ClientFactory
+from chalicelib.clients import ClientFactory, aws_client
 from chalicelib.inventory.errors import InventoryAbort
 from chalicelib.model import AccountSnapshot, SnapshotError
 from chalicelib.model.suppression import Suppression
@@ -24,9 +25,11 @@ from chalicelib.pipeline import (
     run_audit,
 )
 from chalicelib.report.table import render_table
+from chalicelib.state.store import StateStore
 
 from . import formats
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
+from .html_report import render_html
 from .options import (
     parse_regions,
     resolve_benchmark_arg,
@@ -36,6 +39,7 @@ from .options import (
 )
 from .organization_cmd import audit_organization
 from .preflight import check_regions_enabled, check_topic_arn
+from .state_cmd import history_row
 from .suppress_cmd import load_file
 
 
@@ -73,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--table records live audits only; --snapshot judges offline")
     if args.security_hub and args.snapshot:
         raise UsageError("--security-hub imports live audits only; --snapshot judges offline")
+    wanted = parse_formats(args.format)
+    if len(wanted) > 1 and not args.output_dir:
+        raise UsageError("several formats need --output-dir DIR (one file each)")
+    if args.output and args.output_dir:
+        raise UsageError("--output writes one file; --output-dir writes one per format: choose one")
     if args.organization:
-        if args.format not in ("table", "json") or args.security_hub:
+        if args.format not in ("table", "json") or args.security_hub or args.output_dir:
             raise UsageError("--organization writes a table or json (no csv, junit, asff or --security-hub yet)")
         if args.snapshot or args.save_snapshot:
             raise UsageError("--organization audits live accounts: it takes neither --snapshot nor --save-snapshot")
@@ -153,6 +162,12 @@ def _live_audit(
         _emit(result, args)
         raise usage_from(exc) from None
     result = recorded.pop("result")  # with the table's suppressions marked
+    if "html" in parse_formats(args.format):
+        try:
+            store = StateStore(aws_client("dynamodb", settings, settings.state_region), settings.table, result.account)
+            recorded["trend"] = [history_row(r) for r in store.runs() if r.summary.get("benchmark") == result.benchmark]
+        except (ClientError, BotoCoreError) as exc:
+            print(f"the trend could not be read from {settings.table}: {exc}", file=sys.stderr)
     return result, recorded
 
 
@@ -201,30 +216,72 @@ def _security_hub_line(outcome: dict[str, Any]) -> str:
     return line
 
 
+FORMATS = ("table", "json", "csv", "junit", "asff", "ocsf", "html")
+FILE_NAMES = {
+    "table": "report.txt",
+    "json": "report.json",
+    "csv": "findings.csv",
+    "junit": "junit.xml",
+    "asff": "asff.json",
+    "ocsf": "ocsf.json",
+    "html": "report.html",
+}
+
+
+def parse_formats(text: str) -> list[str]:
+    """``table,json,html`` -> the formats, checked (one run, several files, as Prowler allows)."""
+    wanted = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise UsageError(f"--format: {', '.join(bad) or text!r} is not one of {', '.join(FORMATS)}")
+    return list(dict.fromkeys(wanted))
+
+
+def _render(fmt: str, result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | None, to_file: bool) -> str:
+    if fmt == "csv":
+        return formats.render_csv(result)
+    if fmt == "junit":
+        return formats.render_junit(result)
+    if fmt == "asff":
+        return formats.render_asff(result, _import_region(args))
+    if fmt == "ocsf":
+        # Deliberate lazy import: pydantic's models load only for this format (and only it needs them).
+        try:
+            from .ocsf_report import render_ocsf
+        except ImportError as exc:
+            raise UsageError(f"--format ocsf needs py-ocsf-models: pip install 'ciswatch[reports]' ({exc})") from None
+        return render_ocsf(result, _import_region(args))
+    if fmt == "html":
+        return render_html(result, run.get("trend") if run else None)
+    if fmt == "json":
+        body = result.to_json()
+        if run:
+            body["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification", "state_usage")}
+        return json.dumps(body, indent=2, default=str) + "\n"
+    terminal = not to_file and sys.stdout.isatty()
+    colour = not args.no_color and terminal and "NO_COLOR" not in os.environ
+    return render_table(result, colour=colour, columns=shutil.get_terminal_size().columns if terminal else None)
+
+
 def _emit(result: AuditResult, args: argparse.Namespace, run: dict[str, Any] | None = None) -> None:
     if run:
         print(_run_line(run), file=sys.stderr)
         if run.get("security_hub"):
             print(_security_hub_line(run["security_hub"]), file=sys.stderr)
-    if args.format in ("csv", "junit", "asff"):
-        if args.format == "csv":
-            text = formats.render_csv(result)
-        elif args.format == "junit":
-            text = formats.render_junit(result)
-        else:
-            text = formats.render_asff(result, _import_region(args))
-        write_output(text, args.output)
+    wanted = parse_formats(args.format)
+    if not args.output_dir:
+        (fmt,) = wanted  # checked in run(): several formats need --output-dir
+        write_output(_render(fmt, result, args, run, to_file=bool(args.output)), args.output)
         return
-    if args.format == "json":
-        body = result.to_json()
-        if run:
-            body["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification", "state_usage")}
-        text = json.dumps(body, indent=2, default=str) + "\n"
-    else:
-        terminal = not args.output and sys.stdout.isatty()
-        colour = not args.no_color and terminal and "NO_COLOR" not in os.environ
-        text = render_table(result, colour=colour, columns=shutil.get_terminal_size().columns if terminal else None)
-    write_output(text, args.output)
+    out = Path(args.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output-dir: {exc}") from None
+    for fmt in wanted:
+        path = out / FILE_NAMES[fmt]
+        write_output(_render(fmt, result, args, run, to_file=True), str(path))
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _import_region(args: argparse.Namespace) -> str:

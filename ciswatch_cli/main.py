@@ -43,10 +43,11 @@ def _audit(p: argparse.ArgumentParser) -> None:
     add_benchmark_option(p)
     p.add_argument(
         "--format",
-        choices=("table", "json", "csv", "junit", "asff"),
         default="table",
-        help="asff: Security Hub's finding format; junit: one test case per control, for CI",
+        metavar="FORMAT[,FORMAT...]",
+        help="table, json, csv, junit (one test case per control), asff (Security Hub), ocsf, html; several with --output-dir",
     )
+    p.add_argument("--output-dir", metavar="DIR", help="write each format to its own file in DIR")
     p.add_argument(
         "--security-hub",
         action="store_true",

@@ -113,3 +113,20 @@ def test_a_suppressed_finding_is_imported_as_suppressed_with_its_note():
     assert not ParamValidator().validate({"Findings": out[:100]}, SHAPE).has_errors()
     suppressed = [f for f in out if f["Workflow"]["Status"] == "SUPPRESSED"]
     assert suppressed and all(f["Note"]["UpdatedBy"] == "owner" for f in suppressed)
+
+
+@pytest.mark.parametrize("i", range(0, len(AUDITS), 9))
+def test_ocsf_events_are_compliance_findings_the_model_library_accepts(i):
+    from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
+
+    from ciswatch_cli.ocsf_report import render_ocsf
+
+    result = result_of(AUDITS[i])
+    events = json.loads(render_ocsf(result, "ap-northeast-1"))
+    assert len(events) == len(result.findings)
+    for event, f in zip(events, result.findings, strict=True):
+        parsed = ComplianceFinding.model_validate(event)  # the schema's required fields and types
+        assert parsed.class_uid == 2003 and parsed.type_uid == 200301 and parsed.category_uid == 2
+        assert event["finding_info"]["uid"] == asff.finding_id(f.account, f.control, f.resource)
+        assert event["compliance"]["standards"] == [f"CIS AWS Foundations Benchmark v{result.benchmark}"]
+        assert event["status_code"] == str(f.status)

@@ -140,7 +140,9 @@ def test_two_first_runs_at_once_send_one_baseline_and_no_new_failure(env):
         t.start()
     for t in threads:
         t.join()
-    assert sorted(r["baseline"] for r in runs) == [True, True]
+    # Both record as baseline when they overlap; a run that starts after the other finished is an
+    # ordinary (quiet) run. Either way: one baseline digest, no "new failure".
+    assert True in [r["baseline"] for r in runs] and sum(r["transitions"] for r in runs) == 1
     published = [json.loads(m["Message"])["content"]["description"] for m in messages(env)]
     assert len(published) == 1 and "Baseline" in published[0]
     assert not any("new failure" in d for d in published)
