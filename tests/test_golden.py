@@ -7,7 +7,8 @@ typed model and produced again, byte for byte, apart from fields added since. Wh
 on purpose, ``data/golden/rerecord.py`` prints every output field that changes (review it), then
 records the new outputs; the inputs never change. Re-recorded once, for the chain rules of
 docs/decisions.md "Verdicts you can trust" (every judged filter in the evidence, statistics by
-reachability).
+reachability), and once when account-level findings got a valid resource name (AWS::::Account:<id>
+instead of the invalid arn:<partition>:::<id>; the only change: every such `resource`).
 """
 
 import gzip

@@ -222,7 +222,7 @@ def test_the_cli_audits_the_organization_in_process(account, moto_url, capsys):
 def test_an_account_that_cannot_be_read_has_one_error_per_control_of_its_benchmark(benchmark, controls):
     findings = organization.unaudited_findings("210987654321", "aws-us-gov", benchmark, "sts:AssumeRole ... failed")
     assert len(findings) == controls and {str(f.status) for f in findings} == {"ERROR"}
-    assert {f.resource for f in findings} == {"arn:aws-us-gov:::210987654321"}
+    assert {f.resource for f in findings} == {"AWS::::Account:210987654321"}
     assert all(f.reason == "sts:AssumeRole ... failed" and f.cis_id for f in findings)
 
 

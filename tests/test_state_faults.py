@@ -20,7 +20,7 @@ def ddb(env):
 
 
 def finding_key(control):
-    resource = f"arn:aws:::{ACCOUNT}"
+    resource = f"AWS::::Account:{ACCOUNT}"
     return {"pk": f"ACCOUNT#{ACCOUNT}", "sk": f"FINDING#{control}#{resource}"}
 
 
@@ -68,7 +68,7 @@ def test_a_damaged_finding_is_reported_repaired_and_its_change_still_announced(e
     kinds = {(t["control"], t["kind"]) for t in run["transitions_list"]}
     assert ("vpc_changes", "REGRESSED") in kinds or ("vpc_changes", "NEW_FAILURE") in kinds
     assert any("vpc_changes" in json.loads(m["Message"])["content"]["description"] for m in messages(env))
-    repaired = store(env).current()[f"FINDING#vpc_changes#arn:aws:::{ACCOUNT}"]
+    repaired = store(env).current()[f"FINDING#vpc_changes#AWS::::Account:{ACCOUNT}"]
     assert repaired.defects == () and repaired.status == "FAIL" and isinstance(repaired.stored_rev, int)
     again = run_audit(env["settings"])
     assert "state_defects" not in again and again["transitions"] == 0 and messages(env) == []

@@ -69,6 +69,28 @@ def test_a_change_is_still_written_on_a_quiet_day(env):
     assert {(t["control"], t["kind"]) for t in changes} == {("kms_key_rotation", "REGRESSED")} and len(changes) == 2
 
 
+def test_findings_stored_under_the_old_account_name_move_without_a_word(env):
+    run_audit(env["settings"])
+    messages(env)
+    ddb = env["account"].client("dynamodb", HOME)
+    key = {"pk": {"S": "ACCOUNT#123456789012"}, "sk": {"S": "FINDING#vpc_changes#AWS::::Account:123456789012"}}
+    item = ddb.get_item(TableName=TABLE, Key=key)["Item"]
+    # As an earlier version stored it: the invalid ARN arn:aws:::<id> as the resource and in the key.
+    legacy = {
+        **item,
+        "sk": {"S": "FINDING#vpc_changes#arn:aws:::123456789012"},
+        "resource": {"S": "arn:aws:::123456789012"},
+    }
+    ddb.put_item(TableName=TABLE, Item=legacy)
+    ddb.delete_item(TableName=TABLE, Key=key)
+    run = run_audit(env["settings"])
+    assert run["transitions"] == 0 and messages(env) == []
+    current = store(env).current()
+    moved = current["FINDING#vpc_changes#AWS::::Account:123456789012"]
+    assert "FINDING#vpc_changes#arn:aws:::123456789012" not in current
+    assert moved.first_seen == item["first_seen"]["S"] and moved.status == item["status"]["S"]
+
+
 def test_regression_and_fix_are_announced_once_each(env):
     run_audit(env["settings"])
     messages(env)

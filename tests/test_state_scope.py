@@ -60,7 +60,7 @@ def test_one_region_audits_between_full_runs_announce_nothing(env, moto_url):
     assert messages(env) == []
     again = run_audit(full)
     assert again["transitions"] == 0 and messages(env) == []
-    rollup = store(env).current()["FINDING#kms_key_rotation#arn:aws:::123456789012"]
+    rollup = store(env).current()["FINDING#kms_key_rotation#AWS::::Account:123456789012"]
     assert rollup.status == "FAIL"
 
 

@@ -23,7 +23,7 @@ TODAY = date(2026, 12, 1)
 
 
 def finding(
-    control="vpc_changes", status=Status.FAIL, region=None, resource="arn:aws:::123456789012", scope=Scope.CONTROL
+    control="vpc_changes", status=Status.FAIL, region=None, resource="AWS::::Account:123456789012", scope=Scope.CONTROL
 ):
     return Finding(
         account="123456789012",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -116,8 +117,21 @@ class Finding:
 
 
 def account_resource(partition: str, account: str) -> str:
-    """The resource name of an account-level finding (kept as the JSON report has always printed it)."""
-    return f"arn:{partition}:::{account}"
+    """The resource name of an account-level finding: the account as Security Hub names it
+    (``AWS::::Account:<id>``; every partition spells it so). Earlier versions wrote the invalid ARN
+    ``arn:<partition>:::<id>``; stored findings named so are renamed on the next run
+    (see ``migrated_resource``)."""
+    del partition  # the account's name is the same in every partition
+    return f"AWS::::Account:{account}"
+
+
+_LEGACY_ACCOUNT = re.compile(r"^arn:[a-z-]+:::(\d{12})$")
+
+
+def migrated_resource(resource: str) -> str | None:
+    """The current name of a resource stored under an old one (None: the name is current)."""
+    legacy = _LEGACY_ACCOUNT.match(resource)
+    return f"AWS::::Account:{legacy.group(1)}" if legacy else None
 
 
 def rollup(statuses: Iterable[Status]) -> Status | None:

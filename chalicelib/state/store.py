@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from ..model import Finding, Status
 from ..model.conventions import KMS_ROTATION_CONTROL as KMS_CONTROL
+from ..model.findings import migrated_resource
 from .errors import StateError
 from .items import (
     Baseline,
@@ -214,6 +215,36 @@ class StateStore:
             self.defects.extend(f"{f.sk}: {d}" for d in f.defects)
         return {f.sk: f for f in found}
 
+    def _migrated(self, stored: dict[str, FindingItem]) -> dict[str, FindingItem]:
+        """Findings stored under an old resource name are moved to the current one, with their state and
+        history unchanged and nothing announced: a copy under the new key, then the old item deleted."""
+        out = dict(stored)
+        for sk, item in stored.items():
+            new_resource = migrated_resource(item.resource)
+            if new_resource is None:
+                continue
+            moved = replace(item, resource=new_resource)
+            if moved.sk not in out:
+                data = {**moved.to_item(), "rev": moved.rev}
+                try:
+                    resp = self.db.put_item(
+                        TableName=self.table,
+                        Item=to_wire(data),
+                        ConditionExpression="attribute_not_exists(pk)",
+                        ReturnConsumedCapacity="TOTAL",
+                    )
+                    self.usage.add(resp, written=1)
+                except ClientError as exc:
+                    if not _conditional_failure(exc):
+                        raise  # another run moved it a moment ago: its copy stands
+                out[moved.sk] = replace(moved, stored_rev=moved.rev)
+            resp = self.db.delete_item(
+                TableName=self.table, Key=to_wire({"pk": self.pk, "sk": sk}), ReturnConsumedCapacity="TOTAL"
+            )
+            self.usage.add(resp, written=1)
+            del out[sk]
+        return out
+
     def record(
         self,
         findings: list[Finding],
@@ -238,7 +269,7 @@ class StateStore:
         if meta is not None and scope is not None and "scope_benchmark" not in meta and not verdict.partial:
             self._adopt_scope(scope)  # a table from before scopes were kept takes its first full run's
         baseline = self._claim_baseline(run_id, at, meta, scope)
-        stored = self.current()
+        stored = self._migrated(self.current())
         observed = {finding_sk(f.control, f.resource): f for f in findings}
         if baseline is not None:
             result = self._record_baseline(observed, stored, run_id, at, announce=baseline)
