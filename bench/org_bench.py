@@ -97,8 +97,9 @@ def bench_organization(accounts: int = 100, workers: int = 8) -> dict[str, Any]:
                         for r in StateStore(ddb, "bench-org", o.account).runs()
                         if r.summary["run_id"] == queued["run_id"]
                     ]
-                    # The summary's usage is taken before the summary itself is written: one more item.
-                    written += int((run.summary.get("state_usage") or {}).get("items_written", 0)) + 1
+                    # The summary's usage is taken before the summary is written: the run item and the
+                    # account's latest entry (a complete run) come on top.
+                    written += int((run.summary.get("state_usage") or {}).get("items_written", 0)) + 2
                 calls = [int(o.summary.get("api_calls", 0)) for o in audited]
                 durations = [float(o.summary.get("duration_s", 0)) for o in audited]
                 ledger_items = 1 + 2 * len(audited) + (len(record.outcomes) - len(audited))

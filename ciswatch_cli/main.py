@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 
 from chalicelib.model.conventions import DEFAULT_NAMESPACE
 
@@ -210,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ciswatch",
         description="Audit the CIS AWS Foundations monitoring controls and KMS key rotation.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = {}
     for command in COMMANDS:
@@ -226,11 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        return metadata.version("ciswatch")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
+class _Version(argparse.Action):
+    """--version, computed only when asked: importlib.metadata costs ~20 ms at every start otherwise."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: object = None
+    ) -> None:
+        from importlib import metadata  # deliberate: only --version needs it
+
+        try:
+            version = metadata.version("ciswatch")
+        except metadata.PackageNotFoundError:
+            version = "(not installed)"
+        sys.stdout.write(f"{parser.prog} {version}\n")
+        parser.exit()
 
 
 def _runner(spec: str) -> Callable[[argparse.Namespace], int]:
