@@ -97,13 +97,7 @@ def import_to_security_hub(
     findings whose resource is gone are archived. A failure is the run's note, never its end."""
     factory = ClientFactory(settings)
     region = factory.default_region
-    ctx = asff.ImportContext(
-        account=result.account,
-        region=region,
-        partition=result.snapshot.partition,
-        benchmark=result.benchmark,
-        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-    )
+    ctx = asff.ImportContext.now(result.account, region, result.snapshot.partition, result.benchmark)
     findings = asff.to_asff(result.findings, ctx) + asff.archived(gone, ctx)
     try:
         client = securityhub or factory.client("securityhub", region)

@@ -101,13 +101,7 @@ def render_junit(result: AuditResult) -> str:
 
 def render_asff(result: AuditResult, region: str) -> str:
     """The findings as Security Hub would receive them ({"Findings": [...]}, BatchImportFindings' shape)."""
-    ctx = asff.ImportContext(
-        account=result.account,
-        region=region,
-        partition=result.snapshot.partition,
-        benchmark=result.benchmark,
-        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-    )
+    ctx = asff.ImportContext.now(result.account, region, result.snapshot.partition, result.benchmark)
     return json.dumps({"Findings": asff.to_asff(result.findings, ctx)}, indent=2) + "\n"
 
 

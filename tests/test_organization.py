@@ -16,17 +16,11 @@ from chalicelib.state.store import StateStore
 from chalicelib.state.table import create_table
 from sandbox.poller import drain
 
+from .state_env import Raw
+
 HOME = "ap-northeast-1"
 TABLE = "ciswatch-dev-findings"
 MANAGEMENT = "123456789012"
-
-
-class Raw:
-    def __init__(self, body):
-        self.body = body
-
-    def stream(self, **kwargs):
-        yield self.body
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import catalog
@@ -43,6 +44,12 @@ class ImportContext:
     partition: str
     benchmark: str
     at: str  # ISO 8601 with a Z, the run's time
+
+    @classmethod
+    def now(cls, account: str, region: str, partition: str, benchmark: str) -> ImportContext:
+        """The context of an import (or an ASFF file) made at this moment."""
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return cls(account=account, region=region, partition=partition, benchmark=benchmark, at=at)
 
     @property
     def product_arn(self) -> str:

@@ -29,6 +29,26 @@ def to_wire(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
 
 
+def query_partition(dynamodb: Any, table: str, pk: str) -> list[Item]:
+    """Every item of one partition, page after page (strongly consistent)."""
+    items: list[Item] = []
+    start = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_wire({":pk": pk}),
+            "ConsistentRead": True,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = dynamodb.query(**kwargs)
+        items.extend(from_wire(i) for i in resp.get("Items", []))
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
 def from_wire(item: Mapping[str, Any]) -> Item:
     out = {k: _de.deserialize(v) for k, v in item.items()}
     for k, v in out.items():

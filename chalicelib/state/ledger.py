@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from ..model.request import AuditRequest, MalformedRequest
 from .errors import StateError
-from .items import from_wire, to_wire
+from .items import query_partition, to_wire
 from .table import TTL_ATTRIBUTE
 
 LEDGER_PREFIX = "LEDGER#"
@@ -215,22 +215,7 @@ class Ledger:
 
     def run(self, run_id: str) -> RunRecord | None:
         """The run's request and outcomes; None when the ledger does not know the run id."""
-        items: list[dict[str, Any]] = []
-        start = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": to_wire({":pk": self._pk(run_id)}),
-                "ConsistentRead": True,
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            resp = self.db.query(**kwargs)
-            items.extend(from_wire(i) for i in resp.get("Items", []))
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                break
+        items = query_partition(self.db, self.table, self._pk(run_id))
         head = next((i for i in items if i.get("sk") == REQUEST_SK), None)
         if head is None:
             return None

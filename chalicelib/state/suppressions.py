@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from ..model.suppression import Suppression
 from .errors import StateError
-from .items import from_wire, to_wire
+from .items import query_partition, to_wire
 from .table import TTL_ATTRIBUTE
 
 PREFIX = "SUPPRESSIONS#"
@@ -47,22 +47,7 @@ class SuppressionStore:
         return s
 
     def list(self, include_removed: bool = False) -> list[Suppression]:
-        items: list[dict[str, Any]] = []
-        start = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": to_wire({":pk": self.pk}),
-                "ConsistentRead": True,
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            resp = self.db.query(**kwargs)
-            items.extend(from_wire(i) for i in resp.get("Items", []))
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                break
+        items = query_partition(self.db, self.table, self.pk)
         out = []
         for i in items:
             if i.get("removed_at") and not include_removed:
