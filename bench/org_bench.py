@@ -24,7 +24,7 @@ from sandbox.poller import drain
 
 HOME = "ap-northeast-1"
 MANAGEMENT = "123456789012"
-# us-east-1 prices (docs/reference/org-scale.md of the design notes, as README states them)
+# us-east-1 prices, as the README states them with their sources (AWS pricing pages)
 LAMBDA_GB_S = 0.0000166667
 LAMBDA_REQUEST = 0.20 / 1_000_000
 SQS_REQUEST = 0.40 / 1_000_000

@@ -39,10 +39,6 @@ class Selection:
     include_ous: frozenset[str] = frozenset()
     exclude_ous: frozenset[str] = frozenset()
 
-    @property
-    def needs_ous(self) -> bool:
-        return bool(self.include_ous or self.exclude_ous)
-
 
 class CannotAssume(Exception):
     """The member role could not be assumed: the account's audit is an ERROR naming why (never retried)."""

@@ -16,6 +16,7 @@ from typing import Any
 from .. import catalog
 from ..model import Arn, Finding, Status
 from ..model.errors import ArnError
+from ..model.findings import account_resource
 
 SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
@@ -70,7 +71,7 @@ def _severity(f: Finding) -> str:
     return "INFORMATIONAL"
 
 
-def _resource(arn_text: str | None, ctx: ImportContext, account: str) -> dict[str, Any] | None:
+def _resource(arn_text: str | None, ctx: ImportContext) -> dict[str, Any] | None:
     if not arn_text:
         return None
     try:
@@ -83,16 +84,22 @@ def _resource(arn_text: str | None, ctx: ImportContext, account: str) -> dict[st
     return {"Type": kind, "Id": arn_text, "Partition": ctx.partition, "Region": arn.region or ctx.region}
 
 
+def _account(account: str, ctx: ImportContext) -> dict[str, Any]:
+    return {
+        "Type": "AwsAccount",
+        "Id": account_resource(ctx.partition, account),
+        "Partition": ctx.partition,
+        "Region": ctx.region,
+    }
+
+
 def _resources(f: Finding, ctx: ImportContext) -> list[dict[str, Any]]:
     """The finding's own resource first (the key, or the account), then the chain's links it names."""
-    own = _resource(f.resource, ctx, f.account) if f.is_per_resource else None
-    out = [
-        own
-        or {"Type": "AwsAccount", "Id": f"AWS::::Account:{f.account}", "Partition": ctx.partition, "Region": ctx.region}
-    ]
+    own = _resource(f.resource, ctx) if f.is_per_resource else None
+    out = [own or _account(f.account, ctx)]
     for key in ("trail", "alarm", "topic"):
         value = f.evidence.get(key) if isinstance(f.evidence, Mapping) else None
-        extra = _resource(value, ctx, f.account) if isinstance(value, str) else None
+        extra = _resource(value, ctx) if isinstance(value, str) else None
         if extra and extra["Id"] not in {r["Id"] for r in out}:
             out.append(extra)
     return out[:32]
@@ -157,12 +164,7 @@ def archived(gone: Iterable[Mapping[str, Any]], ctx: ImportContext) -> list[dict
         control, resource = str(t["control"]), str(t["resource"])
         account = str(t.get("account") or ctx.account)
         cis_id = t.get("cis_id")
-        res = _resource(resource, ctx, account) or {
-            "Type": "AwsAccount",
-            "Id": f"AWS::::Account:{account}",
-            "Partition": ctx.partition,
-            "Region": ctx.region,
-        }
+        res = _resource(resource, ctx) or _account(account, ctx)
         out.append(
             {
                 "SchemaVersion": SCHEMA_VERSION,
