@@ -12,7 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, IAMAuthorizer, Response
 
 from chalicelib import runs, service
-from chalicelib.model.request import AuditRequest, MalformedRequest
+from chalicelib.inventory.aws import TimeBudget
+from chalicelib.model.request import MalformedRequest, RunDeadline, parse_message
 from chalicelib.settings import NotConfigured, Settings
 
 SERVICE = "ciswatch"
@@ -23,6 +24,10 @@ SCHEDULE = os.environ.get("CISWATCH_SCHEDULE", "rate(1 day)")
 # `make package` passes ciswatch-<stage>-audit-requests, the queue resources.json creates.
 REQUEST_QUEUE = os.environ.get("CISWATCH_REQUEST_QUEUE", "ciswatch-prod-audit-requests")
 WORKER_CONCURRENCY = int(os.environ.get("CISWATCH_WORKER_CONCURRENCY", "10"))
+# SQS moves a request there after its third failed receive (resources.json's RedrivePolicy).
+DEAD_LETTER_QUEUE = f"{REQUEST_QUEUE}-dlq"
+# The share of the worker's remaining time the reads may take: the rest records the (partial) result.
+READ_BUDGET = 0.8
 
 app = Chalice(app_name=SERVICE)
 logger = Logger(service=SERVICE)  # service and namespace are explicit: config env vars are not set at import time
@@ -89,7 +94,8 @@ def daily_audit(event):
 
 @app.on_sqs_message(queue=REQUEST_QUEUE, batch_size=1, maximum_concurrency=WORKER_CONCURRENCY)
 def audit_worker(event):
-    """Run each request; report only the messages whose outcome could not be recorded (SQS retries those)."""
+    """Run each request (or a run's deadline timer); report only the messages whose outcome could not be
+    recorded (SQS retries those)."""
     failures = []
     settings = Settings.from_env()
     for record in event:
@@ -97,22 +103,71 @@ def audit_worker(event):
         message_id = message.get("messageId")
         attempt = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
         try:
-            request = AuditRequest.from_message(record.body)
+            request = parse_message(record.body)
         except MalformedRequest as exc:
             # Never runnable: retried until the DLQ keeps it, and its alarm tells someone.
             logger.error("not an audit request", extra={"message_id": message_id, "problem": str(exc)})
             failures.append({"itemIdentifier": message_id})
             continue
         logger.set_correlation_id(request.run_id)
+        if isinstance(request, RunDeadline):
+            try:
+                logger.info(
+                    "run deadline",
+                    extra={
+                        "run_id": request.run_id,
+                        "due": request.due,
+                        "result": runs.handle_deadline(settings, request),
+                    },
+                )
+            except Exception:
+                logger.exception("the run's deadline could not be handled", extra={"message_id": message_id})
+                failures.append({"itemIdentifier": message_id})
+            continue
+        remaining = event.context.get_remaining_time_in_millis() / 1000 if event.context else None
+        budget = TimeBudget.of(READ_BUDGET * remaining) if remaining else None
         try:
             handled = runs.handle(
-                settings, request, attempt, service.caller_account(settings.endpoint_url, settings.profile)
+                settings,
+                request,
+                attempt,
+                service.caller_account(settings.endpoint_url, settings.profile),
+                budget=budget,
             )
         except Exception:
             logger.exception("the outcome could not be recorded", extra={"message_id": message_id})
             failures.append({"itemIdentifier": message_id})
             continue
         _report(handled)
+    return {"batchItemFailures": failures}
+
+
+@app.on_sqs_message(queue=DEAD_LETTER_QUEUE, batch_size=10)
+def dead_letters(event):
+    """Requests the worker failed on every attempt: each account's ERROR outcome says so (the run then
+    closes without waiting for its deadline); the message, whatever it is, is logged whole and counted
+    (the DeadLettered metric has an alarm)."""
+    settings = Settings.from_env()
+    failures = []
+    for record in event:
+        message = record.to_dict()
+        message_id = message.get("messageId")
+        receives = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 0)
+        metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+        try:
+            parsed = parse_message(record.body)
+        except MalformedRequest as exc:
+            logger.error("dead letter: not an audit request", extra={"body": record.body, "problem": str(exc)})
+            continue
+        logger.set_correlation_id(parsed.run_id)
+        try:
+            result = runs.handle_dead_letter(settings, parsed, receives)
+        except Exception:
+            logger.exception("the dead letter could not be recorded", extra={"message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        logger.error("dead letter", extra={"body": record.body, "receives": receives, "result": result})
+    metrics.flush_metrics()
     return {"batchItemFailures": failures}
 
 

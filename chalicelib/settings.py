@@ -63,6 +63,9 @@ class Settings:
     retention_days: int = 400
     confirm_runs: int = 1
     confirm_runs_kms: int = 2
+    rate_limit: int = 50  # requests per second per (account, region, operation); 0: no limit
+    run_deadline_minutes: int = 240  # a run of many accounts is closed (its digest sent) by then at the latest
+    digest_per_account: bool = False  # Organization runs: each account its own digest instead of one for the run
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +87,7 @@ class Settings:
             include_ous=_list(env, "CISWATCH_INCLUDE_OUS"),
             exclude_ous=_list(env, "CISWATCH_EXCLUDE_OUS"),
             state_region=env.get("CISWATCH_STATE_REGION") or None,
+            digest_per_account=_flag(env, "CISWATCH_DIGEST_PER_ACCOUNT"),
         )
         numbers: dict[str, Any] = {
             name: _int(env, variable, getattr(base, name), low, high)
@@ -104,6 +108,8 @@ INTEGER_VARIABLES = {
     "retention_days": ("CISWATCH_RETENTION_DAYS", 1, 3650),
     "confirm_runs": ("CISWATCH_CONFIRM_RUNS", 1, 30),
     "confirm_runs_kms": ("CISWATCH_CONFIRM_RUNS_KMS", 1, 30),
+    "rate_limit": ("CISWATCH_RATE_LIMIT", 0, 1000),
+    "run_deadline_minutes": ("CISWATCH_RUN_DEADLINE_MINUTES", 15, 1440),
 }
 # How far back history and GET /runs look at most (run summaries expire with the retention anyway).
 MAX_HISTORY_DAYS = 400

@@ -18,8 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import organization
 from chalicelib.clients import ClientFactory
 from chalicelib.inventory.aws import AwsReader
+from chalicelib.inventory.collect import collect_snapshot
 from chalicelib.model.findings import summarize
-from chalicelib.pipeline import audit, run_audit
+from chalicelib.pipeline import judge_snapshot, new_run_id, run_audit
 from chalicelib.runs import organization_accounts
 from chalicelib.settings import Settings
 
@@ -47,8 +48,10 @@ def audit_organization(args: argparse.Namespace, settings: Settings) -> int:
         raise usage_from(exc) from None
     sts = factory.client("sts")
 
+    run_key = new_run_id()  # the trail owners' chains are read once for the whole Organization
+
     def one(account: organization.MemberAccount) -> dict[str, Any]:
-        return _audit_account(settings, account, own, partition, sts)
+        return _audit_account(settings, account, own, partition, sts, run_key)
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         reports = list(pool.map(one, accounts))
@@ -77,7 +80,7 @@ def audit_organization(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit_account(
-    settings: Settings, account: organization.MemberAccount, own: str, partition: str, sts: Any
+    settings: Settings, account: organization.MemberAccount, own: str, partition: str, sts: Any, run_key: str
 ) -> dict[str, Any]:
     if account.state != organization.AUDITABLE_STATE:
         return _report(account, "SKIPPED", [], f"the account is {account.state}: not audited", settings)
@@ -88,7 +91,9 @@ def _audit_account(
                 sts, account.id, settings.member_role, partition, settings.external_id
             )
             reader = AwsReader(settings, session=session)
-        result = audit(settings, reader=reader)
+        snapshot = collect_snapshot(settings, reader=reader)
+        snapshot = organization.with_trail_owners(settings, snapshot, run_key, own, sts, partition)
+        result = judge_snapshot(snapshot, settings.benchmark)
     except organization.CannotAssume as exc:
         findings = organization.unaudited_findings(account.id, partition, settings.benchmark, str(exc))
         return _report(account, "ERROR", [f.to_dict() for f in findings], str(exc), settings, findings)

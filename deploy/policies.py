@@ -12,7 +12,10 @@ The functions (each has its own role):
 - ``daily_audit``: the schedule. Queues a request: writes the ledger, sends to the request queue.
 - ``api_handler``: the API. Reads the findings table; queues requests like the schedule; keeps
   idempotency records. It cannot read the account's configuration, write findings or publish.
-- ``audit_worker``: runs requests. The only role that reads the account, writes findings and publishes.
+- ``audit_worker``: runs requests. The only role that reads the account, writes findings and publishes;
+  it also puts a run's deadline timer back on the request queue until it is due.
+- ``dead_letters``: requests that failed on every attempt. Writes their accounts' ERROR outcomes and,
+  when that finishes a run, sends the run's digest (the outbox and the topic, as the worker does).
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod")
 # Chalice's function names -> the role logical ids `chalice package` gives them.
-ROLES = {"daily_audit": "DailyAuditRole", "api_handler": "ApiHandlerRole", "audit_worker": "AuditWorkerRole"}
-FILE_NAMES = {"daily_audit": "schedule", "api_handler": "api", "audit_worker": "worker"}
+ROLES = {
+    "daily_audit": "DailyAuditRole",
+    "api_handler": "ApiHandlerRole",
+    "audit_worker": "AuditWorkerRole",
+    "dead_letters": "DeadLettersRole",
+}
+FILE_NAMES = {"daily_audit": "schedule", "api_handler": "api", "audit_worker": "worker", "dead_letters": "dead-letters"}
 
 # Placeholders: {partition}, {region}, {account} (this deployment's), {stage}, {member_role}.
 # A statement with "_when" is granted in the template only under that condition (Organization mode);
@@ -38,7 +46,9 @@ SECURITY_HUB_ONLY = "SecurityHubImport"
 OWN = "arn:{partition}:{service}:{region}:{account}:{resource}"
 TABLE = "arn:{partition}:dynamodb:{region}:{account}:table/ciswatch-{stage}-findings"
 REQUEST_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-audit-requests"
+DEAD_LETTER_QUEUE = REQUEST_QUEUE + "-dlq"
 FAILED_RUNS_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-failed-runs"
+DIGEST_TOPIC = "arn:{partition}:sns:{region}:{account}:ciswatch-{stage}-digest"
 
 
 def _st(sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None) -> dict:
@@ -107,6 +117,27 @@ def _organization_only(st: dict) -> dict:
     return {**st, "_when": ORGANIZATION_ONLY}
 
 
+def _own_state() -> dict:
+    return _st(
+        "OwnState",
+        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchWriteItem"],
+        [TABLE, TABLE + "/index/*"],
+    )
+
+
+def _digest() -> list[dict]:
+    """Publishing the digest: the topic, and its key (found by its alias)."""
+    return [
+        _st("OwnDigestTopic", ["sns:Publish"], DIGEST_TOPIC),
+        _st(
+            "OwnDigestTopicKey",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "arn:{partition}:kms:{region}:{account}:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/ciswatch-{stage}-digest"}},
+        ),
+    ]
+
+
 def statements(function: str) -> list[dict]:
     if function == "daily_audit":
         return [
@@ -142,23 +173,14 @@ def statements(function: str) -> list[dict]:
         return [
             own_logs("audit_worker"),
             *AUDIT_READS,
-            _st(
-                "OwnState",
-                [
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:Query",
-                    "dynamodb:BatchWriteItem",
-                ],
-                [TABLE, TABLE + "/index/*"],
-            ),
+            _own_state(),
             _st(
                 "ReceiveAuditRequests",
                 ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
                 REQUEST_QUEUE,
             ),
-            _st("OwnDigestTopic", ["sns:Publish"], "arn:{partition}:sns:{region}:{account}:ciswatch-{stage}-digest"),
+            _st("RequeueRunDeadlines", ["sqs:SendMessage"], REQUEST_QUEUE),
+            *_digest(),
             _organization_only(
                 _st("AssumeMemberAuditRole", ["sts:AssumeRole"], "arn:{partition}:iam::*:role/{member_role}")
             ),
@@ -170,12 +192,17 @@ def statements(function: str) -> list[dict]:
                 ),
                 "_when": SECURITY_HUB_ONLY,
             },
+        ]
+    if function == "dead_letters":
+        return [
+            own_logs("dead_letters"),
+            _own_state(),
             _st(
-                "OwnDigestTopicKey",
-                ["kms:GenerateDataKey*", "kms:Decrypt"],
-                "arn:{partition}:kms:{region}:{account}:key/*",
-                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/ciswatch-{stage}-digest"}},
+                "ReceiveDeadLetters",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                DEAD_LETTER_QUEUE,
             ),
+            *_digest(),
         ]
     raise KeyError(function)
 

@@ -17,6 +17,11 @@ from typing import Any
 Invoke = Callable[[dict[str, Any]], Any]
 
 
+class SandboxCrash(BaseException):  # noqa: N818 - it stands for the runtime dying, not an error to handle
+    """Raised inside a handler to stand for its runtime dying (out of memory, killed at its timeout): it
+    passes every ``except Exception``, and the poller treats the whole batch as failed, as Lambda does."""
+
+
 @dataclass
 class Drained:
     invocations: int = 0
@@ -54,7 +59,10 @@ def drain(sqs: Any, queue_url: str, invoke: Invoke, batch_size: int = 1, max_inv
         ).get("Messages", [])
         if not messages:
             return done
-        response = invoke(lambda_event(messages, attrs["QueueArn"], region))
+        try:
+            response = invoke(lambda_event(messages, attrs["QueueArn"], region))
+        except SandboxCrash:
+            response = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         done.invocations += 1
         failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
         for m in messages:

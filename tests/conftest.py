@@ -30,3 +30,21 @@ def moto_url():
 def account(moto_url):
     reset(moto_url)
     return MotoAccount(moto_url)
+
+
+WORKER_TIMEOUT_MS = 900_000  # the worker's lambda_timeout in .chalice/config.json
+
+
+@pytest.fixture(autouse=True)
+def lambda_context_with_the_configured_timeout(monkeypatch):
+    """Chalice's test client gives every invocation a 3 s context whatever the function's timeout; the
+    worker budgets its reads from the remaining time, so give it the deployed timeout."""
+    import functools
+
+    import chalice.test
+
+    monkeypatch.setattr(
+        chalice.test,
+        "LambdaContext",
+        functools.partial(chalice.test.LambdaContext, max_runtime_ms=WORKER_TIMEOUT_MS),
+    )

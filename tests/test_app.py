@@ -122,8 +122,8 @@ def test_scheduled_run_records_and_publishes(deployed, capsys):
     resources = json.loads((Path(__file__).resolve().parent.parent / "resources.json").read_text())["Resources"]
     watched = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
     own = [a for a in watched if a["Namespace"] == "ciswatch"]
-    assert {a["MetricName"] for a in own} == {"AuditSucceeded", "FindingsError", "NotificationFailures"}
-    for a in own:
+    assert {a["MetricName"] for a in own} == {"AuditSucceeded", "FindingsError", "NotificationFailures", "DeadLettered"}
+    for a in (a for a in own if a["MetricName"] != "DeadLettered"):  # the dead-letter consumer's: below
         assert a["MetricName"] in names
         assert {d["Name"]: d["Value"] for d in a["Dimensions"]} == {k: run_blob[k] for k in emitted_dims}
 
@@ -338,8 +338,47 @@ def test_a_message_that_is_not_a_request_ends_in_the_dead_letter_queue(deployed)
         failed += drain(sqs, quick["url"], lambda event: client.lambda_.invoke("audit_worker", event).payload).failed
         time.sleep(1.1)  # the queue's visibility timeout
     assert len(failed) == 3
-    dead = sqs.receive_message(QueueUrl=quick["dlq"]).get("Messages", [])
+    dead = sqs.receive_message(QueueUrl=quick["dlq"], VisibilityTimeout=0).get("Messages", [])
     assert [m["Body"] for m in dead] == ['{"run_id": "x"}']
+
+
+def test_the_dead_letter_consumer_records_the_account_logs_the_message_and_counts_it(deployed, capsys, caplog):
+    """A request the worker crashed on at every receive: its account's ERROR says so and the run is
+    finished; a message that is no request is logged whole. Both are counted on the alarm's metric."""
+    client = deployed["client"]
+    body = json.loads(post(client, {}).body)
+    sqs = deployed["account"].client("sqs", HOME)
+    dlq = deployed["requests"]["dlq"]
+    sqs.receive_message(QueueUrl=deployed["requests"]["url"])  # taken by a worker that then died...
+    request = json.dumps(body["request"], sort_keys=True)
+    sqs.send_message(QueueUrl=dlq, MessageBody=request)  # ...three times: SQS moved it
+    sqs.send_message(QueueUrl=dlq, MessageBody="not a request")
+    handled = drain(sqs, dlq, lambda e: client.lambda_.invoke("dead_letters", e).payload, batch_size=10)
+    assert handled.handled == 2 and handled.failed == []
+    run = run_of(deployed, body["run_id"])
+    assert run["status"] == "failed" and run["pending"] == []
+    (outcome,) = run["accounts"]
+    assert outcome["state"] == "ERROR" and outcome["closed_by"] == "dead-letter"
+    assert outcome["reason"].startswith("the worker failed on every one of")
+    out = capsys.readouterr().out
+    logged = {r.getMessage(): getattr(r, "body", None) for r in caplog.records if r.name == "ciswatch"}
+    assert logged["dead letter: not an audit request"] == "not a request" and logged["dead letter"] == request
+    emf = [json.loads(line) for line in out.splitlines() if '"CloudWatchMetrics"' in line]
+    (blob,) = [b for b in emf if "DeadLettered" in b]
+    assert blob["DeadLettered"] == [1.0, 1.0]
+    resources = json.loads((Path(__file__).resolve().parent.parent / "resources.json").read_text())["Resources"]
+    alarm = resources["RequestDeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("ciswatch", "DeadLettered")
+    dims = blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {k: blob[k] for k in dims}
+    # A later real result replaces the dead letter's ERROR (a redrive), never the reverse.
+    sqs.send_message(QueueUrl=deployed["requests"]["url"], MessageBody=request)
+    work(deployed)
+    (outcome,) = run_of(deployed, body["run_id"])["accounts"]
+    assert outcome["state"] == "AUDITED" and "closed_by" not in outcome
+    sqs.send_message(QueueUrl=dlq, MessageBody=request)
+    drain(sqs, dlq, lambda e: client.lambda_.invoke("dead_letters", e).payload)
+    assert run_of(deployed, body["run_id"])["accounts"][0]["state"] == "AUDITED"
 
 
 def test_unexpected_errors_are_500_with_a_request_id_and_no_internals(deployed):

@@ -122,6 +122,46 @@ def test_organization_trail_owned_elsewhere_is_not_applicable_not_fail():
     assert f.status == "NOT_APPLICABLE" and "999999999999" in f.reason
 
 
+OWNER = "999999999999"
+
+
+def owned_by(owner, document):
+    """The same account state, as the organization trail's owner holds it (every ARN in its account)."""
+    return json.loads(json.dumps(document).replace(ACCOUNT, owner))
+
+
+def member_of(owner_document):
+    org_trail = trail(
+        arn=f"arn:aws:cloudtrail:{HOME}:{OWNER}:trail/main",
+        owner_account=OWNER,
+        is_organization_trail=True,
+        log_group_arn=LG_ARN.replace(ACCOUNT, OWNER),
+    )
+    member = snapshot(trails=[org_trail])
+    member["log_groups"], member["alarms"], member["topics"] = {}, {}, {}
+    return member | {"trail_owners": {OWNER: owner_document}}
+
+
+def test_a_member_of_an_organization_trail_is_judged_on_the_owners_chain():
+    f = root_finding(member_of(owned_by(OWNER, snapshot())))
+    assert f.status == "PASS" and f.account == ACCOUNT
+    assert f.reason.startswith(f"judged in account {OWNER}, which owns organization trail main: ")
+    assert f.evidence["judged_in_account"] == OWNER
+    broken = owned_by(OWNER, snapshot())
+    broken["log_groups"][LG_ARN.replace(ACCOUNT, OWNER)]["filters"] = []
+    f = root_finding(member_of(broken))
+    assert f.status == "FAIL" and f.reason.startswith(f"judged in account {OWNER}") and OWNER in (f.remediation or "")
+    # The owner's snapshot read back from JSON (a saved --snapshot keeps it).
+    again = AccountSnapshot.from_json(AccountSnapshot.from_json(member_of(broken)).to_json())
+    assert OWNER in again.trail_owners
+
+
+def test_an_owner_that_does_not_hold_the_trail_leaves_it_not_applicable():
+    other_trails = owned_by(OWNER, snapshot(trails=[]))
+    f = root_finding(member_of(other_trails))
+    assert f.status == "NOT_APPLICABLE" and "audit that account" in f.reason
+
+
 def test_local_complete_chain_beats_an_organization_trail():
     other = trail(arn="arn:aws:cloudtrail:us-east-1:999999999999:trail/org", name="org", owner_account="999999999999")
     assert root_finding(snapshot(trails=[other, trail()])).status == "PASS"

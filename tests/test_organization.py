@@ -95,9 +95,18 @@ def test_every_account_ends_with_one_outcome_and_its_findings_under_its_own_key(
     monitored = StateStore(ddb, TABLE, members[0]).current()
     assert {i.status for i in monitored.values() if i.control != "kms_key_rotation"} == {"PASS"}
     assert {i.status for i in StateStore(ddb, TABLE, members[2]).current().values()} <= {"FAIL", "NOT_APPLICABLE"}
-    # One digest per audited account (its baseline), none for the duplicate.
+    # One digest for the run, sent by the worker that finished its last account; none for the duplicate.
     digests = received(org, org["digests"])
-    assert len(digests) == 5
+    assert len(digests) == 1
+    slack = json.loads(json.loads(digests[0]["Body"])["Message"])  # a queue receives the Chatbot JSON
+    assert slack["content"]["title"].startswith(f"ciswatch Organization {MANAGEMENT}: 5 baseline(s)")
+    text = slack["content"]["description"]
+    assert text.startswith("5 of 6 accounts audited, 1 skipped")
+    assert f"`{members[-1]}` SKIPPED: the account is SUSPENDED" in text
+    assert all(f"*{a}*: baseline" in text for a, o in by_account.items() if o["state"] == "AUDITED")
+    closed = json.loads(org["client"].http.get(f"/runs/{queued['run_id']}").body)["digest"]
+    assert closed["closed_by"] == "last account" and closed["result"]["published"] is True
+    assert closed["result"]["accounts"] == {"AUDITED": 5, "ERROR": 0, "SKIPPED": 1, "PENDING": 0}
     # The Organization's overview, and one member's findings and runs by its account id.
     overview = json.loads(org["client"].http.get("/accounts").body)
     audited = sorted(a for a, o in by_account.items() if o["state"] == "AUDITED")
@@ -247,3 +256,35 @@ def test_a_region_an_scp_closes_is_not_applicable_not_an_error(account, moto_url
     closed = audit(only_closed, reader=AwsReader(only_closed, on_client=scp))
     (alone,) = [f for f in closed.findings if f.control == "kms_key_rotation"]
     assert str(alone.status) == "NOT_APPLICABLE" and "service control policy" in alone.reason
+
+
+def test_a_member_of_the_management_accounts_organization_trail_is_judged_on_its_chain(account, moto_url):
+    """moto lists an organization trail only in its owner's account; the member's DescribeTrails answer
+    is therefore the owner's trail record, as AWS shows it to members."""
+    from dataclasses import replace
+
+    from chalicelib.inventory.collect import collect_snapshot
+    from chalicelib.pipeline import judge_snapshot
+
+    members = account.organization(2)
+    account.trail(region=HOME, log_group="CloudTrail/DefaultLogGroup")
+    account.monitor_all(HOME, "CloudTrail/DefaultLogGroup", account.topic(HOME))
+    settings = Settings(regions=(HOME,), endpoint_url=moto_url, organization=True, max_attempts=1)
+    owner = collect_snapshot(settings)
+    member_session = organization.member_session(account.client("sts", HOME), members[0], "ciswatch-audit", "aws")
+    from chalicelib.inventory.aws import AwsReader
+
+    member = collect_snapshot(settings, reader=AwsReader(settings, session=member_session))
+    member = replace(member, trails=replace(member.trails, items=owner.trails.items))
+    sts = account.client("sts", HOME)
+    judged = organization.with_trail_owners(settings, member, "run-1", MANAGEMENT, sts, "aws")
+    assert set(judged.trail_owners) == {MANAGEMENT}
+    monitoring = [f for f in judge_snapshot(judged).findings if f.control != "kms_key_rotation"]
+    assert {str(f.status) for f in monitoring} == {"PASS"}
+    assert all(f.account == members[0] and f"judged in account {MANAGEMENT}" in f.reason for f in monitoring)
+    # Read by another worker (another account's role) that may not assume into the owner: ERROR naming it.
+    sts.meta.events.register("before-send.sts.AssumeRole", deny_assume_role(MANAGEMENT))
+    elsewhere = organization.with_trail_owners(settings, member, "run-2", members[1], sts, "aws")
+    assert MANAGEMENT in elsewhere.trail_owner_errors
+    statuses = {str(f.status) for f in judge_snapshot(elsewhere).findings if f.control != "kms_key_rotation"}
+    assert statuses == {"ERROR"}

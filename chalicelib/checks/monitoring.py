@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import catalog
@@ -145,14 +145,35 @@ def _trail_chains(snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchma
     name, home = trail.name, trail.home_region
     ev: Evidence = {"trail": trail.arn, "trail_home_region": home}
     if trail.owner_account != snapshot.account:
-        yield Chain(
-            "trail",
-            Status.NOT_APPLICABLE,
-            f"monitored through organization trail {name} owned by account {trail.owner_account}: "
-            f"its log group, filters and alarms live there; audit that account",
-            region=home,
-            evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
-        )
+        owning = snapshot.trail_owners.get(trail.owner_account or "")
+        owned = next((t for t in owning.trails.items if t.arn == trail.arn), None) if owning else None
+        unread = snapshot.trail_owner_errors.get(trail.owner_account or "")
+        if unread is not None:
+            yield Chain(
+                "trail",
+                Status.ERROR,
+                f"monitored through organization trail {name} owned by account {trail.owner_account}, "
+                f"which could not be read: {unread}",
+                region=home,
+                evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
+            )
+            return
+        if owning is None or owned is None:
+            yield Chain(
+                "trail",
+                Status.NOT_APPLICABLE,
+                f"monitored through organization trail {name} owned by account {trail.owner_account}: "
+                f"its log group, filters and alarms live there; audit that account",
+                region=home,
+                evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
+            )
+            return
+        # The owner's chain decides: its log group, filters, alarms and topics are the member's monitoring.
+        where = f"judged in account {trail.owner_account}, which owns organization trail {name}: "
+        for chain in _trail_chains(owning, owned, ctl, benchmark):
+            evidence = {**chain.evidence, "judged_in_account": trail.owner_account}
+            fix = chain.remediation and f"in account {trail.owner_account} (the trail's owner): {chain.remediation}"
+            yield replace(chain, reason=where + chain.reason, remediation=fix, evidence=evidence)
         return
     if not trail.log_group_arn:
         yield Chain(

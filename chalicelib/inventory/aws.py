@@ -6,7 +6,9 @@ record instead of an exception, so one denied or unreachable region never aborts
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -88,10 +90,62 @@ class CallCounter:
             return sum(self.by_operation.values())
 
 
+class RateLimit:
+    """At most ``per_second`` requests per (region, operation) of one account's reader, retries included:
+    a member account shares its API quotas (KMS's are per account and region) with its own workloads, so
+    the audit takes a small, steady share of them instead of bursting to throttling."""
+
+    def __init__(
+        self, per_second: int, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
+        self.interval = 1.0 / per_second
+        self._clock, self._sleep = clock, sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any = None, region: str = "", **kwargs: Any) -> None:
+        key = f"{region}:{kwargs.get('event_name', '')}"  # before-send.<service>.<Operation>
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next.get(key, now))
+            self._next[key] = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+class TimeBudget:
+    """The reads stop at a deadline (a worker's share of its Lambda timeout): every read after it is an
+    ApiError naming the budget, so the run records a partial ERROR instead of being killed mid-write."""
+
+    CODE = "TimeBudgetExhausted"
+
+    def __init__(self, deadline: float, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.deadline, self.seconds, self._clock = deadline, seconds, clock
+
+    @classmethod
+    def of(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> TimeBudget:
+        return cls(clock() + seconds, seconds, clock)
+
+    def spent(self) -> bool:
+        return self._clock() >= self.deadline
+
+    def error(self, service: str, operation: str, region: str | None, resource: str | None) -> ApiError:
+        message = f"not read: the audit's time budget ({self.seconds:.0f} s) ran out before this call"
+        return ApiError(service, operation, region, resource, self.CODE, message)
+
+
 class AwsReader:
-    def __init__(self, settings: Settings, on_client: OnClient | None = None, session: Any = None):
+    def __init__(
+        self,
+        settings: Settings,
+        on_client: OnClient | None = None,
+        session: Any = None,
+        budget: TimeBudget | None = None,
+    ):
         self.settings = settings
         self.counter = CallCounter()
+        self.budget = budget
+        self._rate = RateLimit(settings.rate_limit) if settings.rate_limit else None
         self._extra_hook = on_client
         self.clients = ClientFactory(
             settings,
@@ -102,6 +156,8 @@ class AwsReader:
 
     def _register(self, client: Any, service: str, region: str) -> None:
         client.meta.events.register("before-send", self.counter)
+        if self._rate is not None:
+            client.meta.events.register("before-send", functools.partial(self._rate, region=region))
         if self._extra_hook:
             self._extra_hook(client, service, region)
 
@@ -123,6 +179,8 @@ class AwsReader:
     ) -> tuple[Any, ApiError | None]:
         """(response, None) or (None, ApiError). ``parse`` turns the response into records; an answer
         it cannot read is an ApiError too (MalformedResponse), never an exception."""
+        if self.budget is not None and self.budget.spent():
+            return None, self.budget.error(service, operation, region, resource)
         client = self.client(service, region)
         try:
             response = getattr(client, _snake(operation))(**params)
@@ -155,6 +213,8 @@ class AwsReader:
         **params: Any,
     ) -> tuple[dict[str, list[Any]] | None, ApiError | None]:
         """Several lists of one paginated answer (DescribeAlarms: metric and composite alarms), each parsed."""
+        if self.budget is not None and self.budget.spent():
+            return None, self.budget.error(service, operation, region, resource)
         client = self.client(service, region)
         found: dict[str, list[Any]] = {key: [] for key in lists}
         try:

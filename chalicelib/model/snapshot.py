@@ -977,6 +977,10 @@ class AccountSnapshot:
     api_calls: int | None = None
     api_calls_by_operation: Mapping[str, int] | None = None
     duration_s: float | None = None
+    # The accounts that own this account's organization trails, as read in the same run (Organization
+    # mode): the monitoring controls of this account are judged on the owner's chain.
+    trail_owners: Mapping[str, AccountSnapshot] = field(default_factory=dict)
+    trail_owner_errors: Mapping[str, str] = field(default_factory=dict)  # owner account -> why it was not read
 
     # --- JSON ------------------------------------------------------------------------------------
 
@@ -1001,6 +1005,10 @@ class AccountSnapshot:
             value = getattr(self, key)
             if value is not None:
                 out[key] = dict(value) if isinstance(value, Mapping) else value
+        if self.trail_owners:
+            out["trail_owners"] = {k: v.to_json() for k, v in self.trail_owners.items()}
+        if self.trail_owner_errors:
+            out["trail_owner_errors"] = dict(self.trail_owner_errors)
         return out
 
     @classmethod
@@ -1013,6 +1021,8 @@ class AccountSnapshot:
         if regions is None:
             raise SnapshotError("missing", "regions")
         by_operation = d.opt_mapping("api_calls_by_operation")
+        owners = d.opt_mapping("trail_owners") or {}
+        owner_errors = d.opt_mapping("trail_owner_errors") or {}
         snapshot = cls(
             account=d.string("account"),
             partition=d.opt_str("partition") or "aws",
@@ -1029,6 +1039,8 @@ class AccountSnapshot:
             api_calls=d.opt_int("api_calls"),
             api_calls_by_operation=None if by_operation is None else dict(by_operation),
             duration_s=d.opt_num("duration_s"),
+            trail_owners={k: cls.from_json(v) for k, v in owners.items()},
+            trail_owner_errors={str(k): str(v) for k, v in owner_errors.items()},
         )
         snapshot.check_consistency()
         return snapshot

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import cis_order
@@ -88,44 +89,27 @@ def _baseline_blocks(b: Baseline) -> list[str]:
     return blocks
 
 
-def build_digest(
-    account: str,
-    benchmark: str,
-    items: list[TransitionItem],
-    run_id: str,
-    table: str | None = None,
-    limit: int = SNS_LIMIT,
-    scope: str | None = None,
-) -> dict[str, Any] | None:
-    """The `sns.publish` arguments for these outbox items, or None when there is nothing to announce."""
+def _split(items: list[TransitionItem]) -> tuple[list[Baseline], list[TransitionItem]]:
+    """The baselines, and the announceable changes in digest order."""
     baselines = [i.baseline for i in items if i.baseline is not None]
     changes = sorted(
         (i for i in items if i.kind in ORDER and i.baseline is None),
         key=lambda t: (ORDER.index(str(t.kind)), cis_order(t.cis_id), t.resource or ""),
     )
-    if not baselines and not changes:
-        return None
+    return baselines, changes
+
+
+def _headline(baselines: list[Baseline], changes: list[TransitionItem]) -> str:
     counts = _counts_line(changes)
     failing_total = sum(b.failing_total for b in baselines)
     headline = counts or (f"baseline, {failing_total} failing" if baselines else "")
     if baselines and counts:
         headline = f"baseline and {counts}"
-    subject = _subject(f"ciswatch {account}: {headline}")
-    slack = _chatbot(account, benchmark, headline, baselines, changes, run_id)
-    if scope:
-        slack["metadata"]["additionalContext"]["scope"] = scope
-    slack_text = json.dumps(slack)
-    read = f" ({scope})" if scope else ""
-    header = (
-        f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}{read}\n{headline}\n"
-    )
-    on_table = f" --table {table}" if table else ""
-    footer = (
-        f"\nEvery current finding: ciswatch findings{on_table} --account {account}\n"
-        f"The runs over time: ciswatch history{on_table} --account {account}\n"
-    )
-    blocks = [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
-    budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)
+    return headline
+
+
+def _fit(blocks: list[str], budget: int) -> list[str]:
+    """The blocks that fit the budget; past it, one line counting the rest (nothing dropped silently)."""
     body, used = [], 0
     for i, block in enumerate(blocks):
         cost = len(json.dumps(block)) + 2
@@ -136,10 +120,162 @@ def build_digest(
             break
         body.append(block)
         used += cost
-    email = header + "\n" + "\n\n".join(body) + "\n" + footer
+    return body
+
+
+def _footer(table: str | None, account: str) -> str:
+    on_table = f" --table {table}" if table else ""
+    return (
+        f"\nEvery current finding: ciswatch findings{on_table} --account {account}\n"
+        f"The runs over time: ciswatch history{on_table} --account {account}\n"
+    )
+
+
+def build_digest(
+    account: str,
+    benchmark: str,
+    items: list[TransitionItem],
+    run_id: str,
+    table: str | None = None,
+    limit: int = SNS_LIMIT,
+    scope: str | None = None,
+) -> dict[str, Any] | None:
+    """The `sns.publish` arguments for these outbox items, or None when there is nothing to announce."""
+    baselines, changes = _split(items)
+    if not baselines and not changes:
+        return None
+    headline = _headline(baselines, changes)
+    subject = _subject(f"ciswatch {account}: {headline}")
+    slack = _chatbot(account, benchmark, headline, baselines, changes, run_id)
+    if scope:
+        slack["metadata"]["additionalContext"]["scope"] = scope
+    slack_text = json.dumps(slack)
+    read = f" ({scope})" if scope else ""
+    header = (
+        f"ciswatch - account {account} - CIS AWS Foundations Benchmark {benchmark} - run {run_id}{read}\n{headline}\n"
+    )
+    footer = _footer(table, account)
+    blocks = [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
+    budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)
+    email = header + "\n" + "\n\n".join(_fit(blocks, budget)) + "\n" + footer
     message = json.dumps({"default": slack_text, "https": slack_text, "email": email})
     attributes = _attributes(account, baselines, changes)
     return {"Subject": subject, "Message": message, "MessageStructure": "json", "MessageAttributes": attributes}
+
+
+@dataclass(frozen=True)
+class RunAccount:
+    """One account of a run of many, as its digest tells it: the ledger's outcome and the changes waiting
+    in the account's outbox. ``state`` is the ledger's (AUDITED, ERROR, SKIPPED) or PENDING."""
+
+    account: str
+    state: str
+    reason: str | None = None
+    items: tuple[TransitionItem, ...] = ()
+
+
+NOT_AUDITED_TEXT = {"ERROR": "could not be audited", "SKIPPED": "skipped", "PENDING": "did not finish"}
+
+
+def build_run_digest(
+    management_account: str,
+    benchmark: str,
+    run_id: str,
+    accounts: list[RunAccount],
+    table: str | None = None,
+    limit: int = SNS_LIMIT,
+    closed_by: str = "last account",
+) -> dict[str, Any] | None:
+    """The one digest of a run of many accounts (an Organization's): the ledger's counts, the accounts
+    not audited with why, then each account's changes. None when nothing changed and every account was
+    audited (a quiet day says nothing, as for one account)."""
+    states = {s: sum(1 for a in accounts if a.state == s) for s in ("AUDITED", "ERROR", "SKIPPED", "PENDING")}
+    split = {a.account: _split(list(a.items)) for a in accounts}
+    changed = [a for a in accounts if split[a.account][0] or split[a.account][1]]
+    trouble = [a for a in accounts if a.state in ("ERROR", "PENDING")]
+    if not changed and not trouble:
+        return None
+    all_changes = [t for a in changed for t in split[a.account][1]]
+    all_baselines = [b for a in changed for b in split[a.account][0]]
+    parts = [f"{states['AUDITED']} of {len(accounts)} accounts audited"]
+    parts += [f"{states[s]} {NOT_AUDITED_TEXT[s]}" for s in ("ERROR", "PENDING", "SKIPPED") if states[s]]
+    ledger_line = ", ".join(parts)
+    change_line = _counts_line(all_changes)
+    if all_baselines:
+        change_line = ", ".join(filter(None, [f"{len(all_baselines)} baseline(s)", change_line]))
+    headline = f"{change_line} in {len(changed)} account(s)" if changed else "no changes"
+    subject = _subject(
+        f"ciswatch Organization {management_account}: {headline}" + (f"; {len(trouble)} not audited" if trouble else "")
+    )
+    closing = "at its deadline" if closed_by == "deadline" else "when its last account finished"
+    header = (
+        f"ciswatch - Organization (management account {management_account}) - CIS AWS Foundations Benchmark "
+        f"{benchmark} - run {run_id}, sent {closing}\n{ledger_line}\n{headline}\n"
+    )
+    blocks = []
+    not_audited = [a for a in accounts if a.state != "AUDITED"]
+    if not_audited:
+        lines = [f"NOT AUDITED ({len(not_audited)})"]
+        lines += [f"  {a.account} {a.state}: {a.reason or NOT_AUDITED_TEXT[a.state]}" for a in not_audited]
+        blocks.append("\n".join(lines))
+    for a in changed:
+        baselines, changes = split[a.account]
+        blocks.append(f"== account {a.account}: {_headline(baselines, changes)}")
+        blocks += [b for base in baselines for b in _baseline_blocks(base)] + [_email_block(t) for t in changes]
+    slack = _run_chatbot(management_account, benchmark, run_id, ledger_line, headline, changed, split, not_audited)
+    slack_text = json.dumps(slack)
+    on_table = f" --table {table}" if table else ""
+    footer = (
+        f"\nThe run's accounts and outcomes: GET /runs/{run_id}\n"
+        f"One account's findings: ciswatch findings{on_table} --account <account id>\n"
+    )
+    budget = limit - SAFETY - 2 * len(json.dumps(slack_text)) - len(header) - len(footer)
+    email = header + "\n" + "\n\n".join(_fit(blocks, budget)) + "\n" + footer
+    message = json.dumps({"default": slack_text, "https": slack_text, "email": email})
+    attributes = _attributes(management_account, all_baselines, all_changes)
+    if trouble and attributes["status"]["StringValue"] == "PASS":
+        attributes["status"]["StringValue"] = "ERROR"
+    attributes["scope"] = {"DataType": "String", "StringValue": "organization"}
+    return {"Subject": subject, "Message": message, "MessageStructure": "json", "MessageAttributes": attributes}
+
+
+def _run_chatbot(
+    management_account: str,
+    benchmark: str,
+    run_id: str,
+    ledger_line: str,
+    headline: str,
+    changed: list[RunAccount],
+    split: Mapping[str, tuple[list[Baseline], list[TransitionItem]]],
+    not_audited: list[RunAccount],
+) -> dict[str, Any]:
+    lines = [f":warning: `{a.account}` {a.state}: {a.reason or ''}" for a in not_audited]
+    lines += [f"*{a.account}*: {_headline(*split[a.account])}" for a in changed]
+    description, shown = f"{ledger_line}\n", 0
+    for line in lines:
+        if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
+            break
+        description += line + "\n"
+        shown += 1
+    if shown < len(lines):
+        description += f"_...and {len(lines) - shown} more: see the email digest or GET /runs/{run_id}_"
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": run_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": f"ciswatch Organization {management_account}: {headline}",
+            "description": description.strip(),
+            "keywords": ["ciswatch", f"CIS {benchmark}", "organization"],
+        },
+        "metadata": {
+            "threadId": f"ciswatch-organization-{management_account}",
+            "summary": headline,
+            "eventType": "ciswatch.digest",
+            "additionalContext": {"management_account": management_account, "benchmark": benchmark, "run_id": run_id},
+        },
+    }
 
 
 def _subject(text: str) -> str:

@@ -50,11 +50,18 @@ def query_partition(dynamodb: Any, table: str, pk: str) -> list[Item]:
 
 
 def from_wire(item: Mapping[str, Any]) -> Item:
-    out = {k: _de.deserialize(v) for k, v in item.items()}
-    for k, v in out.items():
-        if isinstance(v, Decimal):
-            out[k] = int(v) if v == int(v) else float(v)
-    return out
+    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers as Python's (whole ones as int), in maps and lists too."""
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _json_text(value: Any) -> str:

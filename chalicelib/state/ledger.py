@@ -9,7 +9,7 @@ takes the audit over. Items expire with the findings' history retention.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -18,12 +18,18 @@ from botocore.exceptions import ClientError
 
 from ..model.request import AuditRequest, MalformedRequest
 from .errors import StateError
-from .items import query_partition, to_wire
+from .items import from_wire, query_partition, to_wire
 from .table import TTL_ATTRIBUTE
 
 LEDGER_PREFIX = "LEDGER#"
 REQUEST_SK = "REQUEST"
+COUNT_SK = "COUNT"  # expected and finished accounts: a small item, so counting costs one write unit
+DIGEST_SK = "DIGEST"  # the run's one digest: claimed once, then what became of it
 OUTCOME_PREFIX = "ACCOUNT#"
+# Outcomes written for an account rather than by its audit; a real result may still replace them.
+BY_DEADLINE = "deadline"  # the run's deadline passed without the account's result
+BY_DEAD_LETTER = "dead-letter"  # the request failed on every attempt and reached the dead-letter queue
+CLOSERS = (BY_DEADLINE, BY_DEAD_LETTER)
 
 
 class Outcome(StrEnum):
@@ -52,10 +58,12 @@ class AccountOutcome:
     attempts: int = 1
     reason: str | None = None
     summary: Mapping[str, Any] = field(default_factory=dict)
+    closed_by: str | None = None  # one of CLOSERS: written for the account, not by its audit
+    closes_run: bool = field(default=False, compare=False)  # this outcome was the run's last to finish
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"account": self.account, "state": str(self.state), "attempts": self.attempts}
-        for name in ("started_at", "finished_at", "reason"):
+        for name in ("started_at", "finished_at", "reason", "closed_by"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         if self.summary:
@@ -70,6 +78,8 @@ class RunRecord:
     request: AuditRequest
     outcomes: tuple[AccountOutcome, ...]
     expected: tuple[str, ...] = ()  # the accounts the run covers (one, or an Organization's)
+    deadline: str | None = None  # when the run is closed with whatever it has (runs of many accounts)
+    digest: Mapping[str, Any] | None = None  # the run's one digest, once claimed
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -97,8 +107,13 @@ class RunRecord:
             "expected": len(self.expected or (self.request.account,)),
             "outcomes": counts,
             "pending": list(self.pending),
+            "deadline": self.deadline,
+            "digest": dict(self.digest) if self.digest is not None else None,
             "accounts": [o.to_json() for o in self.outcomes],
         }
+
+    def outcome(self, account: str) -> AccountOutcome | None:
+        return next((o for o in self.outcomes if o.account == account), None)
 
 
 def _failed(exc: ClientError) -> bool:
@@ -124,7 +139,7 @@ class Ledger:
     def _pk(run_id: str) -> str:
         return f"{LEDGER_PREFIX}{run_id}"
 
-    def add_request(self, request: AuditRequest, accounts: tuple[str, ...] = ()) -> None:
+    def add_request(self, request: AuditRequest, accounts: tuple[str, ...] = (), deadline: str | None = None) -> None:
         """Before the message is sent: a run id is known to the ledger as soon as anyone can see it.
         ``accounts``: every account the run covers, when it is more than the request's own."""
         item = {
@@ -132,6 +147,7 @@ class Ledger:
             "sk": REQUEST_SK,
             "request": request.to_message(),
             "accounts": list(accounts) or None,
+            "deadline": deadline,
             TTL_ATTRIBUTE: self._expires(),
         }
         try:
@@ -140,6 +156,14 @@ class Ledger:
             if _failed(exc):
                 raise StateError(f"run {request.run_id} is already in the ledger") from None
             raise
+        count = {
+            "pk": self._pk(request.run_id),
+            "sk": COUNT_SK,
+            "expected": len(accounts) or 1,
+            "finished": 0,
+            TTL_ATTRIBUTE: self._expires(),
+        }
+        self.db.put_item(TableName=self.table, Item=to_wire(count))
 
     def skip(self, request: AuditRequest, reason: str) -> AccountOutcome:
         """An account the run covers but cannot audit (not ACTIVE): its outcome, with the reason."""
@@ -161,7 +185,9 @@ class Ledger:
             self.db.put_item(
                 TableName=self.table,
                 Item=to_wire(item),
-                ConditionExpression="attribute_not_exists(pk) OR #s = :running",
+                # A message that comes after the deadline or the dead-letter queue closed the account (a
+                # redrive) may still audit it.
+                ConditionExpression="attribute_not_exists(pk) OR #s = :running OR attribute_exists(closed_by)",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=to_wire({":running": str(Outcome.RUNNING)}),
             )
@@ -179,7 +205,8 @@ class Ledger:
         reason: str | None = None,
         summary: Mapping[str, Any] | None = None,
     ) -> AccountOutcome:
-        """Record the account's outcome; an outcome already AUDITED is never replaced."""
+        """Record the account's outcome; an outcome already AUDITED is never replaced. The returned
+        outcome ``closes_run`` when it was the last of the run's accounts to finish."""
         outcome = AccountOutcome(
             request.account,
             state,
@@ -201,17 +228,102 @@ class Ledger:
             TTL_ATTRIBUTE: self._expires(),
         }
         try:
-            self.db.put_item(
+            old = self.db.put_item(
                 TableName=self.table,
                 Item=to_wire(item),
                 ConditionExpression="attribute_not_exists(pk) OR #s <> :audited",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=to_wire({":audited": str(Outcome.AUDITED)}),
-            )
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
         except ClientError as exc:
             if not _failed(exc):
                 raise
-        return outcome
+            return outcome
+        was = from_wire(old).get("state") if old else None
+        if was in {str(o) for o in FINISHED}:
+            return outcome  # a result replacing the deadline's ERROR: the account was counted then
+        return replace(outcome, closes_run=self._count_finished(request.run_id))
+
+    def _count_finished(self, run_id: str) -> bool:
+        """One more account finished (an atomic add); True when that was the last one."""
+        new = self.db.update_item(
+            TableName=self.table,
+            Key=to_wire({"pk": self._pk(run_id), "sk": COUNT_SK}),
+            UpdateExpression="ADD finished :one",
+            ExpressionAttributeValues=to_wire({":one": 1}),
+            ReturnValues="ALL_NEW",
+        ).get("Attributes")
+        counted = from_wire(new or {})
+        expected, finished = counted.get("expected"), counted.get("finished")
+        return isinstance(expected, int) and isinstance(finished, int) and finished == expected
+
+    def close_pending(self, record: RunRecord, reason: str) -> list[AccountOutcome]:
+        """At the deadline: every account still without a finished outcome gets an ERROR naming why (a
+        finished outcome is never replaced; a later real result may replace this one)."""
+        closed = []
+        for account in record.pending:
+            begun = record.outcome(account)
+            why = reason if begun else f"{reason}; its request was never started"
+            outcome = self.close_unfinished(replace(record.request, account=account), why, BY_DEADLINE, begun)
+            if outcome is not None:
+                closed.append(outcome)
+        return closed
+
+    def close_unfinished(
+        self, request: AuditRequest, reason: str, closed_by: str, begun: AccountOutcome | None = None
+    ) -> AccountOutcome | None:
+        """An account's ERROR written for it, not by its audit (the deadline, the dead-letter queue): only
+        where no outcome finished; a later real result may still replace it. None: it had finished."""
+        item: dict[str, Any] = {
+            "pk": self._pk(request.run_id),
+            "sk": f"{OUTCOME_PREFIX}{request.account}",
+            "state": str(Outcome.ERROR),
+            "started_at": begun.started_at if begun else None,
+            "finished_at": self._now(),
+            "attempts": begun.attempts if begun else 0,
+            "reason": reason,
+            "closed_by": closed_by,
+            TTL_ATTRIBUTE: self._expires(),
+        }
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item=to_wire(item),
+                ConditionExpression="attribute_not_exists(pk) OR #s = :running",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=to_wire({":running": str(Outcome.RUNNING)}),
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return None  # it finished meanwhile
+            raise
+        return replace(_outcome(from_wire(to_wire(item))), closes_run=self._count_finished(request.run_id))
+
+    def claim_digest(self, run_id: str, closed_by: str) -> bool:
+        """The right to send the run's one digest: True for exactly one caller."""
+        item = {"pk": self._pk(run_id), "sk": DIGEST_SK, "closed_by": closed_by, "claimed_at": self._now()}
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item=to_wire(item | {TTL_ATTRIBUTE: self._expires()}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True
+
+    def settle_digest(self, run_id: str, result: Mapping[str, Any]) -> None:
+        """What became of the run's digest (published, its message id, or the error)."""
+        self.db.update_item(
+            TableName=self.table,
+            Key=to_wire({"pk": self._pk(run_id), "sk": DIGEST_SK}),
+            UpdateExpression="SET #r = :r",
+            ExpressionAttributeNames={"#r": "result"},
+            ExpressionAttributeValues=to_wire({":r": dict(result)}),
+        )
 
     def run(self, run_id: str) -> RunRecord | None:
         """The run's request and outcomes; None when the ledger does not know the run id."""
@@ -226,7 +338,15 @@ class Ledger:
         outcomes = tuple(_outcome(i) for i in items if str(i.get("sk", "")).startswith(OUTCOME_PREFIX))
         expected = head.get("accounts")
         accounts = tuple(str(a) for a in expected) if isinstance(expected, list) else ()
-        return RunRecord(request, tuple(sorted(outcomes, key=lambda o: o.account)), accounts)
+        digest = next((i for i in items if i.get("sk") == DIGEST_SK), None)
+        deadline = head.get("deadline")
+        return RunRecord(
+            request,
+            tuple(sorted(outcomes, key=lambda o: o.account)),
+            accounts,
+            deadline=deadline if isinstance(deadline, str) else None,
+            digest={k: v for k, v in digest.items() if k not in ("pk", "sk", TTL_ATTRIBUTE)} if digest else None,
+        )
 
 
 def _outcome(item: Mapping[str, Any]) -> AccountOutcome:
@@ -242,4 +362,5 @@ def _outcome(item: Mapping[str, Any]) -> AccountOutcome:
         attempts=attempts if isinstance(attempts, int) else 1,
         reason=item.get("reason") if raw_state == state else f"unreadable outcome state {raw_state!r}",
         summary=summary if isinstance(summary, dict) else {},
+        closed_by=item["closed_by"] if item.get("closed_by") in CLOSERS else None,
     )
