@@ -180,6 +180,7 @@ def close_run(settings: Settings, run_id: str, closed_by: str) -> dict[str, Any]
             retention_days=settings.retention_days,
         )
     book.settle_digest(run_id, {k: v for k, v in result.items() if k != "subject"} | {"closed_by": closed_by})
+    book.record_trend(record, closed_by, bool(result.get("published")))
     return result
 
 

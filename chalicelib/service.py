@@ -28,7 +28,7 @@ FINDING_FILTERS = ("status", "control", "region", "severity", "account")
 PAGE_PARAMS = ("limit", "next_token")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500  # 500 findings with their evidence stay far below Lambda's 6 MB response limit
-RUN_FILTERS = ("days", "account")
+RUN_FILTERS = ("days", "account", "organization")
 
 
 class BadRequest(Exception):
@@ -202,8 +202,16 @@ def list_runs(settings: Settings, params: dict[str, str] | None) -> dict[str, An
     if not (days.isascii() and days.isdigit() and len(days) <= 4 and 1 <= int(days) <= MAX_HISTORY_DAYS):
         raise BadRequest("days", f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
     since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
-    runs = [dict(r.summary) for r in _store(settings, account).runs(since)]
-    return {"count": len(runs), "runs": runs}
+    scope = params.get("organization", "false")
+    if scope not in ("true", "false"):
+        raise BadRequest("organization", "organization must be true or false")
+    if scope == "true":
+        if account:
+            raise BadRequest("organization", "organization=true is the whole Organization's trend: no account")
+        trend = [dict(r.summary) for r in runs.ledger(settings).trend(since)]
+        return {"count": len(trend), "runs": trend}
+    found = [dict(r.summary) for r in _store(settings, account).runs(since)]
+    return {"count": len(found), "runs": found}
 
 
 def run_status(settings: Settings, run_id: str) -> dict[str, Any]:

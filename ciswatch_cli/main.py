@@ -79,6 +79,9 @@ def _setup_table(p: argparse.ArgumentParser) -> None:
 def _history(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", metavar="NAME", default=os.environ.get("CISWATCH_TABLE"), help="default: $CISWATCH_TABLE")
     p.add_argument("--account", metavar="ID", help="default: the account of the credentials")
+    p.add_argument(
+        "--organization", action="store_true", help="the trend of the Organization's runs, not one account's"
+    )
     p.add_argument("--days", type=int, default=30, metavar="N")
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_aws_options(p, table_region=True)

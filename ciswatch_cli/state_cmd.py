@@ -15,6 +15,7 @@ from chalicelib import service
 from chalicelib.clients import aws_client
 from chalicelib.settings import MAX_HISTORY_DAYS
 from chalicelib.state.items import RunItem
+from chalicelib.state.ledger import Ledger
 from chalicelib.state.store import StateStore
 from chalicelib.state.table import create_table, table_matches
 
@@ -87,11 +88,16 @@ def run_history(args: argparse.Namespace) -> int:
         raise UsageError("history needs --table NAME (or CISWATCH_TABLE)")
     if not 1 <= args.days <= MAX_HISTORY_DAYS:
         raise UsageError(f"--days must be from 1 to {MAX_HISTORY_DAYS}")
+    if args.organization and args.account:
+        raise UsageError("--organization is the whole Organization's trend: leave out --account")
     try:
-        account = args.account or _client(args, "sts").get_caller_identity()["Account"]
-        store = StateStore(_client(args, "dynamodb"), args.table, account)
         since = (datetime.now(UTC) - timedelta(days=args.days)).strftime("%Y-%m-%dT%H:%M:%S")
-        runs = store.runs(since)
+        if args.organization:
+            account = "Organization"
+            runs = Ledger(_client(args, "dynamodb"), args.table).trend(since)
+        else:
+            account = args.account or _client(args, "sts").get_caller_identity()["Account"]
+            runs = StateStore(_client(args, "dynamodb"), args.table, account).runs(since)
     except ClientError as exc:
         raise UsageError(f"cannot read table {args.table}: {exc.response['Error'].get('Message', exc)}") from None
     except BotoCoreError as exc:
@@ -100,7 +106,8 @@ def run_history(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"account": account, "days": args.days, "runs": rows}, indent=2))
         return EXIT_OK
-    sys.stdout.write(render_history(account, args.days, rows))
+    who = "the Organization (runs of many accounts)" if args.organization else f"account {account}"
+    sys.stdout.write(render_history(who, args.days, rows))
     return EXIT_OK
 
 
@@ -120,6 +127,7 @@ def history_row(run: RunItem) -> dict[str, Any]:
         "baseline": bool(r.get("baseline")),
         "published": bool(r.get("published")),
         "api_calls": r.get("api_calls"),
+        **({"accounts": r["accounts"]} if isinstance(r.get("accounts"), dict) else {}),
     }
 
 
@@ -135,8 +143,9 @@ def sparkline(values: Sequence[int]) -> str:
     return "".join(SPARK[round(v / top * (len(SPARK) - 1))] for v in values)
 
 
-def render_history(account: str, days: int, rows: list[dict[str, Any]]) -> str:
-    lines = [f"ciswatch history - account {account} - last {days} day(s), {len(rows)} run(s)", ""]
+def render_history(who: str, days: int, rows: list[dict[str, Any]]) -> str:
+    """``who``: "account <id>", or the Organization (whose rows also say how many accounts were audited)."""
+    lines = [f"ciswatch history - {who} - last {days} day(s), {len(rows)} run(s)", ""]
     if not rows:
         return "\n".join(lines + ["no runs recorded in this period"]) + "\n"
     lines.append(
@@ -154,6 +163,9 @@ def render_history(account: str, days: int, rows: list[dict[str, Any]]) -> str:
             f"{r['started_at'][:19] + 'Z':<21}{str(r['benchmark'] or '?'):<7}{regions:<16}{r['PASS']:>6}{r['FAIL']:>6}"
             f"{r['FAIL_HIGH']:>6}{r['WARNING']:>6}{r['ERROR']:>6}{r['NOT_APPLICABLE']:>6}{r['transitions']:>9}  {digest}"
         )
+        if "accounts" in r:
+            states = ", ".join(f"{n} {state}" for state, n in sorted(r["accounts"].items()))
+            lines.append(f"{'':<21}accounts: {states}")
     fails = [r["FAIL"] for r in rows]
     lines += ["", f"FAIL trend  {sparkline(fails)}  ({fails[0]} -> {fails[-1]})"]
     lines.append(f"PASS trend  {sparkline([r['PASS'] for r in rows])}  ({rows[0]['PASS']} -> {rows[-1]['PASS']})")

@@ -281,7 +281,7 @@ def main() -> int:
 
         banner("History - ciswatch history --table ciswatch-findings")
         store = StateStore(acct.client("dynamodb", HOME), table, ACCOUNT)
-        print(render_history(ACCOUNT, 30, [history_row(r) for r in store.runs()]), end="")
+        print(render_history(f"account {ACCOUNT}", 30, [history_row(r) for r in store.runs()]), end="")
 
         banner("The pattern judge: what a filter catches, not how it is spelled")
         pattern_showcase()

@@ -71,7 +71,7 @@ def received(org, url):
     return out
 
 
-def test_every_account_ends_with_one_outcome_and_its_findings_under_its_own_key(org):
+def test_every_account_ends_with_one_outcome_and_its_findings_under_its_own_key(org, capsys):
     members = org["members"]
     queued = schedule(org)
     # The management account and six members, one excluded: six accounts; the suspended one is skipped.
@@ -107,6 +107,19 @@ def test_every_account_ends_with_one_outcome_and_its_findings_under_its_own_key(
     closed = json.loads(org["client"].http.get(f"/runs/{queued['run_id']}").body)["digest"]
     assert closed["closed_by"] == "last account" and closed["result"]["published"] is True
     assert closed["result"]["accounts"] == {"AUDITED": 5, "ERROR": 0, "SKIPPED": 1, "PENDING": 0}
+    # The Organization's trend: one point per closed run, the audited accounts' counts added up.
+    trend = json.loads(org["client"].http.get("/runs?organization=true").body)
+    assert trend["count"] == 1 and trend["runs"][0]["accounts"] == {"AUDITED": 5, "SKIPPED": 1}
+    assert trend["runs"][0]["counts"]["PASS"] == sum(
+        o["summary"]["counts"]["PASS"] for o in by_account.values() if o["state"] == "AUDITED"
+    )
+    assert org["client"].http.get(f"/runs?organization=true&account={members[0]}").status_code == 400
+    from ciswatch_cli.main import main
+
+    assert main(["history", "--organization", "--table", TABLE, "--region", HOME]) == 0
+    printed = capsys.readouterr().out
+    assert "ciswatch history - the Organization (runs of many accounts)" in printed
+    assert "accounts: 5 AUDITED, 1 SKIPPED" in printed
     # The Organization's overview, and one member's findings and runs by its account id.
     overview = json.loads(org["client"].http.get("/accounts").body)
     audited = sorted(a for a, o in by_account.items() if o["state"] == "AUDITED")

@@ -474,7 +474,7 @@ class RunItem:
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    DECODED = ("counts", "state_usage", "scope")
+    DECODED = ("counts", "state_usage", "scope", "accounts")
 
     def to_item(self, pk: str) -> Item:
         item: Item = {"pk": pk, "sk": f"RUN#{self.summary['started_at']}#{self.summary['run_id']}"}

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from ..model.request import AuditRequest, MalformedRequest
 from .errors import StateError
-from .items import from_wire, query_partition, to_wire
-from .table import TTL_ATTRIBUTE
+from .items import RunItem, from_wire, query_partition, to_wire
+from .table import ORGANIZATION_PK, TTL_ATTRIBUTE
 
 LEDGER_PREFIX = "LEDGER#"
 REQUEST_SK = "REQUEST"
@@ -324,6 +324,54 @@ class Ledger:
             ExpressionAttributeNames={"#r": "result"},
             ExpressionAttributeValues=to_wire({":r": dict(result)}),
         )
+
+    def record_trend(self, record: RunRecord, closed_by: str, published: bool) -> None:
+        """The closed run as one point of the Organization's trend: its accounts' outcomes and the
+        finding counts of the accounts it audited, added up (what the run's digest said)."""
+        states: dict[str, int] = {}
+        totals: dict[str, int] = {}
+        transitions = 0
+        for o in record.outcomes:
+            state = "PENDING" if o.closed_by else str(o.state)
+            states[state] = states.get(state, 0) + 1
+            if o.state is Outcome.AUDITED and not o.closed_by:
+                counts = o.summary.get("counts")
+                for status, n in counts.items() if isinstance(counts, Mapping) else ():
+                    totals[status] = totals.get(status, 0) + int(n)
+                transitions += int(o.summary.get("transitions") or 0)
+        missing = len(record.pending)
+        if missing:
+            states["PENDING"] = states.get("PENDING", 0) + missing
+        summary = {
+            "run_id": record.request.run_id,
+            "started_at": record.request.requested_at,
+            "benchmark": record.request.benchmark,
+            "closed_by": closed_by,
+            "accounts": states,
+            "counts": totals,
+            "transitions": transitions,
+            "published": published,
+        }
+        item = RunItem(summary, self._expires()).to_item(ORGANIZATION_PK)
+        self.db.put_item(TableName=self.table, Item=to_wire(item))
+
+    def trend(self, since_iso: str | None = None) -> list[RunItem]:
+        """The Organization's closed runs, oldest first (GET /runs?organization=true, history --organization)."""
+        start = f"RUN#{since_iso}" if since_iso else "RUN#"
+        items, key = [], None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": to_wire({":pk": ORGANIZATION_PK, ":a": start, ":b": "RUN#~"}),
+            }
+            if key:
+                kwargs["ExclusiveStartKey"] = key
+            page = self.db.query(**kwargs)
+            items += [RunItem.from_item(from_wire(i)) for i in page.get("Items", [])]
+            key = page.get("LastEvaluatedKey")
+            if not key:
+                return items
 
     def run(self, run_id: str) -> RunRecord | None:
         """The run's request and outcomes; None when the ledger does not know the run id."""

@@ -23,6 +23,7 @@ from typing import Any
 
 OUTBOX_INDEX = "OutboxIndex"
 ACCOUNTS_PK = "ACCOUNTS"
+ORGANIZATION_PK = "ORGANIZATION"  # the trend of runs of many accounts: one item per closed run
 TTL_ATTRIBUTE = "expires_at"
 
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
