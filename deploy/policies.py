@@ -43,6 +43,8 @@ FILE_NAMES = {"daily_audit": "schedule", "api_handler": "api", "audit_worker": "
 # the `chalice deploy` files hold it always (their users choose by setting CISWATCH_ORGANIZATION).
 ORGANIZATION_ONLY = "OrganizationMode"
 SECURITY_HUB_ONLY = "SecurityHubImport"
+EXISTING_DIGEST_KEY = "UseExistingDigestKey"  # the template's DigestKeyArn parameter names a key of the user's
+# A statement with "_template_only" exists only in the template: it names a template parameter.
 OWN = "arn:{partition}:{service}:{region}:{account}:{resource}"
 TABLE = "arn:{partition}:dynamodb:{region}:{account}:table/ciswatch-{stage}-findings"
 REQUEST_QUEUE = "arn:{partition}:sqs:{region}:{account}:ciswatch-{stage}-audit-requests"
@@ -126,7 +128,8 @@ def _own_state() -> dict:
 
 
 def _digest() -> list[dict]:
-    """Publishing the digest: the topic, and its key (found by its alias)."""
+    """Publishing the digest: the topic, and its key (ciswatch's own, found by its alias, or the one the
+    template's DigestKeyArn names)."""
     return [
         _st("OwnDigestTopic", ["sns:Publish"], DIGEST_TOPIC),
         _st(
@@ -135,6 +138,11 @@ def _digest() -> list[dict]:
             "arn:{partition}:kms:{region}:{account}:key/*",
             {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/ciswatch-{stage}-digest"}},
         ),
+        {
+            **_st("ExistingDigestTopicKey", ["kms:GenerateDataKey*", "kms:Decrypt"], "{digest_key}"),
+            "_when": EXISTING_DIGEST_KEY,
+            "_template_only": True,
+        },
     ]
 
 
@@ -209,12 +217,13 @@ def statements(function: str) -> list[dict]:
 
 def _render(value: Any, fill: Mapping[str, str], cfn: bool) -> Any:
     if isinstance(value, dict) and "_when" in value:
-        plain = _render({k: v for k, v in value.items() if k != "_when"}, fill, cfn)
+        plain = _render({k: v for k, v in value.items() if k not in ("_when", "_template_only")}, fill, cfn)
         return {"Fn::If": [value["_when"], plain, {"Ref": "AWS::NoValue"}]} if cfn else plain
     if isinstance(value, dict):
         return {_render(k, fill, cfn): _render(v, fill, cfn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, fill, cfn) for v in value]
+        kept = [v for v in value if cfn or not (isinstance(v, dict) and v.get("_template_only"))]
+        return [_render(v, fill, cfn) for v in kept]
     if not isinstance(value, str) or "{" not in value:
         return value
     text = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], value)
@@ -235,6 +244,7 @@ def template_document(function: str) -> dict:
         "account": "${AWS::AccountId}",
         "stage": "${Stage}",
         "member_role": "${MemberRoleName}",
+        "digest_key": "${DigestKeyArn}",
     }
     return {"Version": "2012-10-17", "Statement": _render(statements(function), fill, cfn=True)}
 

@@ -162,8 +162,24 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
     }
     worker_statements = resources["AuditWorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     conditional = {st["Fn::If"][0]: st["Fn::If"][1]["Sid"] for st in worker_statements if "Fn::If" in st}
-    assert conditional == {"OrganizationMode": "AssumeMemberAuditRole", "SecurityHubImport": "ImportToSecurityHub"}
+    assert conditional == {
+        "OrganizationMode": "AssumeMemberAuditRole",
+        "SecurityHubImport": "ImportToSecurityHub",
+        "UseExistingDigestKey": "ExistingDigestTopicKey",
+    }
     assert worker["Environment"]["Variables"]["CISWATCH_SECURITY_HUB"] == {"Ref": "SecurityHubImport"}
+    # Requests the worker failed on every attempt: the dead-letter consumer, on the DLQ, with its own role.
+    dead = resources["DeadLetters"]["Properties"]
+    (dead_source,) = [e["Properties"] for e in dead["Events"].values() if e["Type"] == "SQS"]
+    dlq = resources["RequestDeadLetterQueue"]["Properties"]["QueueName"]["Fn::Sub"].replace("${Stage}", "prod")
+    assert dead_source["Queue"] == {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:" + dlq}
+    assert dead_source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert dead["Role"] == {"Fn::GetAtt": ["DeadLettersRole", "Arn"]}
+    # The digest topic's key: created, or one the DigestKeyArn parameter names (never a key per stack forced).
+    assert resources["DigestKey"]["Condition"] == "CreateDigestKey"
+    assert resources["DigestTopic"]["Properties"]["KmsMasterKeyId"] == {
+        "Fn::If": ["CreateDigestKey", {"Ref": "DigestKey"}, {"Ref": "DigestKeyArn"}]
+    }
     throttles = {(m["ResourcePath"], m["HttpMethod"]): m for m in resources["RestAPI"]["Properties"]["MethodSettings"]}
     assert throttles[("/~1audits", "POST")]["ThrottlingRateLimit"] == {"Ref": "AuditRequestRateLimit"}
     assert throttles[("/*", "*")]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
