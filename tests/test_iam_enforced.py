@@ -54,7 +54,7 @@ def enforced():
         requests = acct.request_queue(HOME, "ciswatch-prod-audit-requests")
         iam = acct.client("iam", "us-east-1")
         keys = {}
-        for user in ("ciswatch-auditor", "ciswatch-api"):
+        for user in ("ciswatch-auditor", "ciswatch-api", "ciswatch-dead-letters"):
             iam.create_user(UserName=user)
             keys[user] = iam.create_access_key(UserName=user)["AccessKey"]
         yield {
@@ -62,6 +62,7 @@ def enforced():
             "iam": iam,
             "key": keys["ciswatch-auditor"],
             "api_key": keys["ciswatch-api"],
+            "dead_letters_key": keys["ciswatch-dead-letters"],
             "topic": topic,
             "requests": requests,
             "acct": acct,
@@ -242,3 +243,54 @@ def test_the_member_role_policy_is_enough_to_audit_an_account(enforced):
     finally:
         set_auth(enforced["url"], float("inf"))
     assert [f.reason for f in result.findings if f.status == "ERROR"] == []
+
+
+def test_the_dead_letter_consumers_role_records_the_account_and_sends_the_runs_digest(enforced, monkeypatch):
+    """Set up as an administrator: a run of two accounts, one audited with its baseline waiting in its
+    outbox, the other's request dead-lettered. Then, as the dead_letters role only, record it: the run
+    closes and its one digest is published, with no AccessDenied."""
+    from dataclasses import replace
+
+    from chalicelib import runs
+    from chalicelib.state.ledger import Ledger, Outcome
+
+    own, other = "123456789012", "210987654321"
+    settings = Settings(
+        regions=(HOME,),
+        endpoint_url=enforced["url"],
+        table="ciswatch-prod-findings",
+        topic_arn=enforced["topic"],
+        state_region=HOME,
+        max_attempts=1,
+    )
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": HOME,
+    }.items():
+        monkeypatch.setenv(name, value)  # the administrator, while enforcement is off
+    ddb = enforced["acct"].client("dynamodb", HOME)
+    book = Ledger(ddb, "ciswatch-prod-findings")
+    head = replace(runs.new_request(settings, own, "schedule"), digest_scope="run")
+    book.add_request(head, (own, other))
+    begun = book.begin(head, 1)
+    run_audit(settings.with_(topic_arn=None), dynamodb=ddb, run_id=head.run_id)
+    assert not book.finish(head, begun, Outcome.AUDITED).closes_run
+    set_auth(enforced["url"], float("inf"))
+    enforced["iam"].put_user_policy(
+        UserName="ciswatch-dead-letters",
+        PolicyName="ciswatch",
+        PolicyDocument=json.dumps(moto_view(policies.document("dead_letters", "prod"))),
+    )
+    key = enforced["dead_letters_key"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    set_auth(enforced["url"], 0)
+    try:
+        assert runs.handle_dead_letter(settings, replace(head, account=other), 4) == "recorded as ERROR"
+        record = runs.run_record(settings, head.run_id)
+    finally:
+        set_auth(enforced["url"], float("inf"))
+    assert record.pending == () and record.digest["result"]["published"] is True
+    assert record.digest["result"]["accounts"] == {"AUDITED": 1, "ERROR": 0, "SKIPPED": 0, "PENDING": 1}
