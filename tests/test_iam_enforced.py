@@ -69,6 +69,17 @@ def enforced():
         }
 
 
+def prod_settings(enforced, max_attempts: int) -> Settings:
+    return Settings(
+        regions=(HOME,),
+        endpoint_url=enforced["url"],
+        table="ciswatch-prod-findings",
+        topic_arn=enforced["topic"],
+        state_region=HOME,
+        max_attempts=max_attempts,
+    )
+
+
 def audit_as_auditor(enforced, policy: dict) -> dict:
     set_auth(enforced["url"], float("inf"))
     enforced["iam"].put_user_policy(
@@ -79,14 +90,7 @@ def audit_as_auditor(enforced, policy: dict) -> dict:
         session = boto3.Session(
             aws_access_key_id=enforced["key"]["AccessKeyId"], aws_secret_access_key=enforced["key"]["SecretAccessKey"]
         )
-        settings = Settings(
-            regions=(HOME,),
-            endpoint_url=enforced["url"],
-            table="ciswatch-prod-findings",
-            topic_arn=enforced["topic"],
-            state_region=HOME,
-            max_attempts=2,
-        )
+        settings = prod_settings(enforced, max_attempts=2)
         from chalicelib.inventory.aws import AwsReader
 
         ddb = session.client("dynamodb", region_name=HOME, endpoint_url=enforced["url"])
@@ -255,14 +259,7 @@ def test_the_dead_letter_consumers_role_records_the_account_and_sends_the_runs_d
     from chalicelib.state.ledger import Ledger, Outcome
 
     own, other = "123456789012", "210987654321"
-    settings = Settings(
-        regions=(HOME,),
-        endpoint_url=enforced["url"],
-        table="ciswatch-prod-findings",
-        topic_arn=enforced["topic"],
-        state_region=HOME,
-        max_attempts=1,
-    )
+    settings = prod_settings(enforced, max_attempts=1)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

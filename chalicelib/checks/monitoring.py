@@ -145,35 +145,7 @@ def _trail_chains(snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchma
     name, home = trail.name, trail.home_region
     ev: Evidence = {"trail": trail.arn, "trail_home_region": home}
     if trail.owner_account != snapshot.account:
-        owning = snapshot.trail_owners.get(trail.owner_account or "")
-        owned = next((t for t in owning.trails.items if t.arn == trail.arn), None) if owning else None
-        unread = snapshot.trail_owner_errors.get(trail.owner_account or "")
-        if unread is not None:
-            yield Chain(
-                "trail",
-                Status.ERROR,
-                f"monitored through organization trail {name} owned by account {trail.owner_account}, "
-                f"which could not be read: {unread}",
-                region=home,
-                evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
-            )
-            return
-        if owning is None or owned is None:
-            yield Chain(
-                "trail",
-                Status.NOT_APPLICABLE,
-                f"monitored through organization trail {name} owned by account {trail.owner_account}: "
-                f"its log group, filters and alarms live there; audit that account",
-                region=home,
-                evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
-            )
-            return
-        # The owner's chain decides: its log group, filters, alarms and topics are the member's monitoring.
-        where = f"judged in account {trail.owner_account}, which owns organization trail {name}: "
-        for chain in _trail_chains(owning, owned, ctl, benchmark):
-            evidence = {**chain.evidence, "judged_in_account": trail.owner_account}
-            fix = chain.remediation and f"in account {trail.owner_account} (the trail's owner): {chain.remediation}"
-            yield replace(chain, reason=where + chain.reason, remediation=fix, evidence=evidence)
+        yield from _owners_chains(snapshot, trail, ctl, benchmark, ev)
         return
     if not trail.log_group_arn:
         yield Chain(
@@ -208,6 +180,36 @@ def _trail_chains(snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchma
         yield Chain("trail", status, reason, fix, home, {**ev, "problem": problem}, after_break=after)
         return
     yield from _filter_chains(snapshot, group, ctl, benchmark, ev)
+
+
+def _owners_chains(
+    snapshot: AccountSnapshot, trail: Trail, ctl: Control, benchmark: str, ev: Evidence
+) -> Iterator[Chain]:
+    """An organization trail of another account: the owner's chain decides (its log group, filters,
+    alarms and topics are the member's monitoring) when the run read the owner; otherwise say why not."""
+    owner = trail.owner_account or ""
+    owning = snapshot.trail_owners.get(owner)
+    owned = next((t for t in owning.trails.items if t.arn == trail.arn), None) if owning else None
+    if owning is None or owned is None:
+        unread = snapshot.trail_owner_errors.get(owner)
+        status, why = (
+            (Status.ERROR, f", which could not be read: {unread}")
+            if unread is not None
+            else (Status.NOT_APPLICABLE, ": its log group, filters and alarms live there; audit that account")
+        )
+        yield Chain(
+            "trail",
+            status,
+            f"monitored through organization trail {trail.name} owned by account {owner}{why}",
+            region=trail.home_region,
+            evidence={**ev, "problem": Problem.TRAIL_IN_OTHER_ACCOUNT},
+        )
+        return
+    where = f"judged in account {owner}, which owns organization trail {trail.name}: "
+    for chain in _trail_chains(owning, owned, ctl, benchmark):
+        fix = chain.remediation and f"in account {owner} (the trail's owner): {chain.remediation}"
+        evidence = {**chain.evidence, "judged_in_account": owner}
+        yield replace(chain, reason=where + chain.reason, remediation=fix, evidence=evidence)
 
 
 def _trail_problem(trail: Trail, ctl: Control) -> tuple[Status, str, str | None, Problem] | None:

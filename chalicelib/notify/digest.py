@@ -239,6 +239,19 @@ def build_run_digest(
     return {"Subject": subject, "Message": message, "MessageStructure": "json", "MessageAttributes": attributes}
 
 
+def _slack_description(head: str, lines: list[str], more_at: str) -> str:
+    """As many lines as Chatbot shows, then how many more there are and where to read them."""
+    description, shown = head, 0
+    for line in lines:
+        if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
+            break
+        description += line + "\n"
+        shown += 1
+    if shown < len(lines):
+        description += f"_...and {len(lines) - shown} more: see the email digest or {more_at}_"
+    return description
+
+
 def _run_chatbot(
     management_account: str,
     benchmark: str,
@@ -251,14 +264,7 @@ def _run_chatbot(
 ) -> dict[str, Any]:
     lines = [f":warning: `{a.account}` {a.state}: {a.reason or ''}" for a in not_audited]
     lines += [f"*{a.account}*: {_headline(*split[a.account])}" for a in changed]
-    description, shown = f"{ledger_line}\n", 0
-    for line in lines:
-        if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
-            break
-        description += line + "\n"
-        shown += 1
-    if shown < len(lines):
-        description += f"_...and {len(lines) - shown} more: see the email digest or GET /runs/{run_id}_"
+    description = _slack_description(f"{ledger_line}\n", lines, f"GET /runs/{run_id}")
     return {
         "version": "1.0",
         "source": "custom",
@@ -322,14 +328,7 @@ def _chatbot(
     for t in changes:
         kind = str(t.kind)
         lines.append(f"{EMOJI[kind]} *{KIND_TEXT[kind]}* `{_name(t)}` {t.region or ''}: {t.reason or ''}")
-    description, shown = "", 0
-    for line in lines:
-        if len(description) + len(line) + 1 > SLACK_DESCRIPTION_LIMIT:
-            break
-        description += line + "\n"
-        shown += 1
-    if shown < len(lines):
-        description += f"_...and {len(lines) - shown} more: see the email digest or `ciswatch history`_"
+    description = _slack_description("", lines, "`ciswatch history`")
     next_steps = [t.remediation for t in changes if t.remediation and t.to_status == Status.FAIL][:3]
     return {
         "version": "1.0",
