@@ -129,6 +129,11 @@ def _bench_audit(runs: int) -> dict:
             start = time.perf_counter()
             results.append(audit(settings))
             walls.append(time.perf_counter() - start)
+        # The same audit without pacing (CISWATCH_RATE_LIMIT=0): what the 50 requests/s per region and
+        # operation cost in wall time against moto.
+        start = time.perf_counter()
+        audit(settings.with_(rate_limit=0))
+        unpaced = time.perf_counter() - start
         last = results[-1]
         bound = lower_bound(last.snapshot)
         state = bench_state(url, settings, last)
@@ -139,6 +144,7 @@ def _bench_audit(runs: int) -> dict:
             "runs": runs,
             "wall_s_median": round(wall, 2),
             "wall_s_all": [round(w, 2) for w in walls],
+            "wall_s_unpaced": round(unpaced, 2),
             "api_calls": last.api_calls,
             "api_calls_lower_bound": bound["total"],
             "api_calls_ratio": round(last.api_calls / bound["total"], 3),

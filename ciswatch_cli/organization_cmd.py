@@ -16,13 +16,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import organization
-from chalicelib.clients import ClientFactory
+from chalicelib.clients import ClientFactory, aws_client
 from chalicelib.inventory.aws import AwsReader
 from chalicelib.inventory.collect import collect_snapshot
+from chalicelib.model import Arn
 from chalicelib.model.findings import summarize
-from chalicelib.pipeline import judge_snapshot, new_run_id, run_audit
-from chalicelib.runs import organization_accounts
+from chalicelib.model.request import AuditRequest
+from chalicelib.notify.publisher import deliver_run_digest
+from chalicelib.pipeline import judge_snapshot, run_audit
+from chalicelib.runs import new_request, organization_accounts
 from chalicelib.settings import Settings
+from chalicelib.state.ledger import AccountOutcome, Outcome, RunRecord
 
 from .errors import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
 from .options import usage_from, write_output
@@ -48,10 +52,13 @@ def audit_organization(args: argparse.Namespace, settings: Settings) -> int:
         raise usage_from(exc) from None
     sts = factory.client("sts")
 
-    run_key = new_run_id()  # the trail owners' chains are read once for the whole Organization
+    # One run for the whole Organization: the trail owners' chains are read once, each account records
+    # under this run id with no topic, and the run's one digest is sent at the end (as the service does).
+    head = new_request(settings, own, "api")
+    per_account = settings.with_(topic_arn=None)
 
     def one(account: organization.MemberAccount) -> dict[str, Any]:
-        return _audit_account(settings, account, own, partition, sts, run_key)
+        return _audit_account(per_account, account, own, partition, sts, head.run_id)
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         reports = list(pool.map(one, accounts))
@@ -67,6 +74,8 @@ def audit_organization(args: argparse.Namespace, settings: Settings) -> int:
             **totals,
         },
     }
+    if settings.table and settings.topic_arn:
+        body["digest"] = _send_run_digest(settings, head, reports)
     if args.format == "json":
         text = json.dumps(body, indent=2, default=str) + "\n"
     else:
@@ -80,7 +89,7 @@ def audit_organization(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit_account(
-    settings: Settings, account: organization.MemberAccount, own: str, partition: str, sts: Any, run_key: str
+    settings: Settings, account: organization.MemberAccount, own: str, partition: str, sts: Any, run_id: str
 ) -> dict[str, Any]:
     if account.state != organization.AUDITABLE_STATE:
         return _report(account, "SKIPPED", [], f"the account is {account.state}: not audited", settings)
@@ -92,7 +101,7 @@ def _audit_account(
             )
             reader = AwsReader(settings, session=session)
         snapshot = collect_snapshot(settings, reader=reader)
-        snapshot = organization.with_trail_owners(settings, snapshot, run_key, own, sts, partition)
+        snapshot = organization.with_trail_owners(settings, snapshot, run_id, own, sts, partition)
         result = judge_snapshot(snapshot, settings.benchmark)
     except organization.CannotAssume as exc:
         findings = organization.unaudited_findings(account.id, partition, settings.benchmark, str(exc))
@@ -103,9 +112,28 @@ def _audit_account(
         return _report(account, "ERROR", [f.to_dict() for f in findings], reason, settings, findings)
     report = {"outcome": "AUDITED", "name": account.name, **result.to_json()}
     if settings.table:
-        run = run_audit(settings, result=result)
+        run = run_audit(settings, result=result, run_id=run_id)
         report["run"] = {k: run.get(k) for k in ("run_id", "baseline", "transitions", "notification")}
     return report
+
+
+def _send_run_digest(settings: Settings, head: AuditRequest, reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's one digest, from each account's outbox, with the same publisher as the service's."""
+    assert settings.table and settings.topic_arn
+    outcomes = tuple(
+        AccountOutcome(r["account"], Outcome(r["outcome"]), reason=r.get("reason") or None) for r in reports
+    )
+    record = RunRecord(head, outcomes, tuple(r["account"] for r in reports))
+    result = deliver_run_digest(
+        dynamodb=aws_client("dynamodb", settings, settings.state_region),
+        sns=aws_client("sns", settings, Arn.parse(settings.topic_arn).region),
+        table=settings.table,
+        topic_arn=settings.topic_arn,
+        record=record,
+        closed_by="last account",
+        retention_days=settings.retention_days,
+    )
+    return {k: v for k, v in result.items() if k in ("published", "message_id", "transitions", "error")}
 
 
 def _report(

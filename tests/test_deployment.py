@@ -168,6 +168,10 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
         "UseExistingDigestKey": "ExistingDigestTopicKey",
     }
     assert worker["Environment"]["Variables"]["CISWATCH_SECURITY_HUB"] == {"Ref": "SecurityHubImport"}
+    assert worker["Environment"]["Variables"]["CISWATCH_RATE_LIMIT"] == {"Ref": "ReadRateLimit"}
+    schedule_env = resources["DailyAudit"]["Properties"]["Environment"]["Variables"]
+    assert schedule_env["CISWATCH_RUN_DEADLINE_MINUTES"] == {"Ref": "RunDeadlineMinutes"}
+    assert schedule_env["CISWATCH_DIGEST_PER_ACCOUNT"] == {"Ref": "DigestPerAccount"}
     # Requests the worker failed on every attempt: the dead-letter consumer, on the DLQ, with its own role.
     dead = resources["DeadLetters"]["Properties"]
     (dead_source,) = [e["Properties"] for e in dead["Events"].values() if e["Type"] == "SQS"]

@@ -220,8 +220,20 @@ def test_the_cli_audits_the_organization_in_process(account, moto_url, capsys):
     monitored = account.member(members[0])
     monitored.trail(region=HOME, log_group="CloudTrail/DefaultLogGroup")
     monitored.monitor_all(HOME, "CloudTrail/DefaultLogGroup", monitored.topic(HOME))
-    code = main(["audit", "--organization", "--regions", HOME, "--format", "json", "--endpoint-url", moto_url])
+    create_table(account.client("dynamodb", HOME), TABLE)
+    topic = account.topic(HOME, name="ciswatch-dev-digest", subscribe=None)
+    digests = account.sqs_subscriber(topic, HOME)
+    code = main(
+        ["audit", "--organization", "--regions", HOME, "--format", "json", "--endpoint-url", moto_url]
+        + ["--table", TABLE, "--topic-arn", topic]
+    )
     body = json.loads(capsys.readouterr().out)
+    # One digest for the run, as the service sends it: three baselines and the skipped account.
+    assert body["digest"]["published"] is True and body["digest"]["transitions"] == 3
+    sqs = account.client("sqs", HOME)
+    (sent,) = sqs.receive_message(QueueUrl=digests, MaxNumberOfMessages=10)["Messages"]
+    slack = json.loads(json.loads(sent["Body"])["Message"])
+    assert slack["content"]["description"].startswith("3 of 4 accounts audited, 1 skipped")
     assert code == 1  # FAIL findings somewhere in the Organization
     reports = {r["account"]: r for r in body["accounts"]}
     assert body["organization"].startswith("o-") and set(reports) == {MANAGEMENT, *members}

@@ -13,10 +13,11 @@ Only what the checks need is read, each thing once:
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,11 +81,13 @@ def collect_snapshot(
         ThreadPoolExecutor(max_workers=workers) as regions_pool,
         ThreadPoolExecutor(max_workers=max(1, settings.key_workers)) as keys_pool,
     ):
-        kms_futures = {r: regions_pool.submit(_collect_kms_region, reader, r, regions, keys_pool) for r in regions}
+        listings = {r: regions_pool.submit(_list_kms_region, reader, r) for r in regions}
         monitoring = _collect_monitoring(reader, home, account, regions_pool)
         report("monitoring", 1)
-        for region, future in kms_futures.items():
-            kms[region] = future.result()
+        listed = {region: future.result() for region, future in listings.items()}
+        key_futures = _submit_keys_round_robin(reader, listed, tuple(regions), keys_pool)
+        for region, listing in listed.items():
+            kms[region] = listing.region_with(tuple(f.result() for f in key_futures[region]))
             report("kms", region)
 
     trails, log_groups, alarms, topics = monitoring
@@ -309,23 +312,46 @@ def _topic_key(reader: AwsReader, region: str, key_id: str) -> TopicKey:
 # --- KMS ------------------------------------------------------------------------------------
 
 
-def _collect_kms_region(
-    reader: AwsReader, region: str, audited_regions: Iterable[str], keys_pool: ThreadPoolExecutor
-) -> KmsRegion:
+@dataclass(frozen=True)
+class _KmsListing:
+    """A region's ListKeys and ListAliases: the keys to read, each with its aliases."""
+
+    keys: tuple[tuple[str, str | None, tuple[str, ...]], ...] | None  # (key id, ARN, aliases); None: not listed
+    error: ApiError | None = None
+    aliases_error: ApiError | None = None
+
+    def region_with(self, read: tuple[KmsKey, ...]) -> KmsRegion:
+        return KmsRegion(None, self.error) if self.keys is None else KmsRegion(read, None, self.aliases_error)
+
+
+def _list_kms_region(reader: AwsReader, region: str) -> _KmsListing:
     keys, err = reader.paginate("kms", region, "ListKeys", "Keys", parse=_listed_key, Limit=1000)
     if err:
-        return KmsRegion(None, err)
+        return _KmsListing(None, err)
     aliases, aliases_error = reader.paginate("kms", region, "ListAliases", "Aliases", Limit=100)
     by_key: dict[str, list[str]] = {}
     for a in aliases or []:
         if isinstance(a, dict) and a.get("TargetKeyId") and isinstance(a.get("AliasName"), str):
             by_key.setdefault(a["TargetKeyId"], []).append(a["AliasName"])
-    audited = tuple(audited_regions)
-    futures = [
-        keys_pool.submit(_collect_key, reader, region, key_id, arn, by_key.get(key_id, []), audited)
-        for key_id, arn in keys or []
-    ]
-    return KmsRegion(tuple(f.result() for f in futures), None, aliases_error)
+    listed = tuple((key_id, arn, tuple(by_key.get(key_id, []))) for key_id, arn in keys or [])
+    return _KmsListing(listed, None, aliases_error)
+
+
+def _submit_keys_round_robin(
+    reader: AwsReader, listed: dict[str, _KmsListing], audited: tuple[str, ...], keys_pool: ThreadPoolExecutor
+) -> dict[str, list[Future[KmsKey]]]:
+    """Every region's keys, one region after another in turn: the pool's workers spread over the regions,
+    so each region's paced reads (a limit per region and operation) run side by side, not one region's
+    hundreds of keys holding every worker while it waits for its own pace."""
+    futures: dict[str, list[Future[KmsKey]]] = {region: [] for region in listed}
+    queues = {region: list(listing.keys or ()) for region, listing in listed.items()}
+    for batch in itertools.zip_longest(*[[(r, k) for k in q] for r, q in queues.items()]):
+        for entry in batch:
+            if entry is None:
+                continue
+            region, (key_id, arn, aliases) = entry
+            futures[region].append(keys_pool.submit(_collect_key, reader, region, key_id, arn, list(aliases), audited))
+    return futures
 
 
 def _collect_key(
