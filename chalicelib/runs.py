@@ -95,7 +95,7 @@ def enqueue_organization(settings: Settings, own_account: str, trigger: str = "s
                 begun = AccountOutcome(request.account, Outcome.RUNNING, attempts=0)
                 reason = f"could not be queued: {one_line(str(exc))}"
                 closing |= book.finish(request, begun, Outcome.ERROR, reason=reason).closes_run
-    if closing and head.digest_scope == "run":  # no account left to audit (all skipped or unqueued)
+    if closing:  # no account left to audit (all skipped or unqueued)
         close_run(settings, head.run_id, CLOSED_BY_LAST)
     return {
         "run_id": head.run_id,
@@ -145,18 +145,20 @@ def handle_dead_letter(settings: Settings, message: AuditRequest | RunDeadline, 
     outcome = ledger(settings).close_unfinished(message, reason, BY_DEAD_LETTER)
     if outcome is None:
         return "already finished"
-    if outcome.closes_run and message.digest_scope == "run":
+    if outcome.closes_run:
         close_run(settings, message.run_id, CLOSED_BY_LAST)
     return "recorded as ERROR"
 
 
 def close_run(settings: Settings, run_id: str, closed_by: str) -> dict[str, Any] | None:
     """Close a run of many accounts: at the deadline, every unfinished account becomes an ERROR naming it;
-    then the run's one digest is claimed (exactly one caller wins) and published. Returns what the digest
-    did, or None when another caller closed the run."""
+    then the run's one digest is claimed (exactly one caller wins) and published, and the run becomes a
+    point of the Organization's trend. With per-account digests the accounts' outboxes are empty by then,
+    so the run's digest names only the accounts not audited, if any. Returns what the digest did, or None
+    when another caller closed the run (or it is one account's)."""
     book = ledger(settings)
     record = book.run(run_id)
-    if record is None:
+    if record is None or not record.expected:  # one account's run: its own digest told it all
         return None
     if closed_by == BY_DEADLINE and record.pending:
         reason = (
@@ -248,7 +250,7 @@ def handle(
         if budget is not None and budget.spent():
             partial = f"partial: the reads stopped when the time budget ({budget.seconds:.0f} s) ran out; what was not read is ERROR"
         outcome = book.finish(request, begun, Outcome.AUDITED, reason=partial, summary=_outcome_summary(run))
-    if outcome.closes_run and request.digest_scope == "run":
+    if outcome.closes_run:
         close_run(settings, request.run_id, CLOSED_BY_LAST)
     return Handled(request, outcome, run)
 

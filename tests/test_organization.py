@@ -313,3 +313,16 @@ def test_a_member_of_the_management_accounts_organization_trail_is_judged_on_its
     assert MANAGEMENT in elsewhere.trail_owner_errors
     statuses = {str(f.status) for f in judge_snapshot(elsewhere).findings if f.control != "kms_key_rotation"}
     assert statuses == {"ERROR"}
+
+
+def test_per_account_digests_as_an_option(org, monkeypatch):
+    monkeypatch.setenv("CISWATCH_DIGEST_PER_ACCOUNT", "true")
+    queued = schedule(org)
+    assert work(org).handled == 5
+    # Each audited account announces its own baseline; the run still closes and is a point of the trend,
+    # with no digest of its own (every account was audited and its changes already announced).
+    assert len(received(org, org["digests"])) == 5
+    run = json.loads(org["client"].http.get(f"/runs/{queued['run_id']}").body)
+    assert run["digest_scope"] == "account" and run["digest"]["closed_by"] == "last account"
+    assert run["digest"]["result"]["published"] is False and run["digest"]["result"]["transitions"] == 0
+    assert json.loads(org["client"].http.get("/runs?organization=true").body)["count"] == 1
