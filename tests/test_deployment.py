@@ -169,6 +169,8 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
     }
     assert worker["Environment"]["Variables"]["CISWATCH_SECURITY_HUB"] == {"Ref": "SecurityHubImport"}
     assert worker["Environment"]["Variables"]["CISWATCH_RATE_LIMIT"] == {"Ref": "ReadRateLimit"}
+    # The worker puts a run's deadline timer back on the request queue until it is due.
+    assert worker["Environment"]["Variables"]["CISWATCH_QUEUE_URL"] == {"Ref": "RequestQueue"}
     schedule_env = resources["DailyAudit"]["Properties"]["Environment"]["Variables"]
     assert schedule_env["CISWATCH_RUN_DEADLINE_MINUTES"] == {"Ref": "RunDeadlineMinutes"}
     assert schedule_env["CISWATCH_DIGEST_PER_ACCOUNT"] == {"Ref": "DigestPerAccount"}

@@ -14,7 +14,7 @@ from chalicelib.settings import Settings
 from chalicelib.state.ledger import Ledger
 from chalicelib.state.store import StateStore
 from chalicelib.state.table import create_table
-from sandbox.poller import drain
+from sandbox.poller import drain, lambda_event
 
 from .state_env import Raw
 
@@ -326,3 +326,32 @@ def test_per_account_digests_as_an_option(org, monkeypatch):
     assert run["digest_scope"] == "account" and run["digest"]["closed_by"] == "last account"
     assert run["digest"]["result"]["published"] is False and run["digest"]["result"]["transitions"] == 0
     assert json.loads(org["client"].http.get("/runs?organization=true").body)["count"] == 1
+
+
+def test_a_deadline_timer_that_is_not_due_puts_itself_back(org):
+    queued = schedule(org)
+    sqs = org["account"].client("sqs", HOME)
+    url = org["requests"]["url"]
+
+    def delayed():
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"])
+
+    assert delayed() == 1  # the producer's timer, held back 15 minutes
+    timer = {
+        "MessageId": "timer-1",
+        "ReceiptHandle": "r",
+        "Body": json.dumps({"deadline_of": queued["run_id"], "due": queued["deadline"]}),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    answer = org["client"].lambda_.invoke("audit_worker", lambda_event([timer], arn, HOME)).payload
+    assert answer == {"batchItemFailures": []} and delayed() == 2  # not due: back on the queue, delayed
+    run = json.loads(org["client"].http.get(f"/runs/{queued['run_id']}").body)
+    assert run["deadline"] == queued["deadline"] and run["digest"] is None and run["status"] == "running"
+    assert work(org).handled == 5
+    # Once the last account finished, the run is closed: a timer that comes then only ends.
+    assert org["client"].lambda_.invoke("audit_worker", lambda_event([timer], arn, HOME)).payload == {
+        "batchItemFailures": []
+    }
+    assert delayed() == 2
