@@ -215,6 +215,10 @@ def run_audit(
             run_id,
             scope.describe(),
         )
+    elif not settings.topic_arn:
+        # Announced later by someone else (a run of many accounts closes with one digest): say whether
+        # anything waits, so that the closer reads only the outboxes that hold something.
+        summary["outbox_waiting"] = store.outbox_waiting()
     summary["notification_failures"] = 1 if summary["notification"] and summary["notification"].get("error") else 0
     if settings.security_hub:
         gone = [t.brief() | {"account": result.account} for t in recorded.transitions if t.to_status == "CLOSED"]

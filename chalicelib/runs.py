@@ -321,4 +321,5 @@ def _outcome_summary(run: dict[str, Any]) -> dict[str, Any]:
         "api_calls": int(run.get("api_calls", 0)),
         "duration_s": str(run.get("duration_s", 0)),
         "regions": int(run.get("regions", 0)),
+        **({"outbox_waiting": int(run["outbox_waiting"])} if "outbox_waiting" in run else {}),
     }

@@ -152,7 +152,8 @@ def test_packaged_template_passes_cfn_lint_and_pins_the_runtime(packaged):
         "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:"
         + queue["QueueName"]["Fn::Sub"].replace("${Stage}", "prod")
     }
-    assert resources["AuditWorker"]["DependsOn"] == ["RequestQueue"]
+    # The queue exists before its event source: the worker's environment names it (a Ref is a dependency).
+    assert worker["Environment"]["Variables"]["CISWATCH_QUEUE_URL"] == {"Ref": "RequestQueue"}
     assert source["BatchSize"] == 1 and source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerConcurrency"}}
     assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]

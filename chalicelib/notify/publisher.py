@@ -74,7 +74,9 @@ def deliver_run_digest(
         finished = outcome is not None and outcome.state in FINISHED and outcome.closed_by is None
         state = str(outcome.state) if outcome is not None and finished else "PENDING"
         items: list[TransitionItem] = []
-        if outcome is not None and outcome.state in (Outcome.AUDITED, Outcome.ERROR):
+        # An audited account that said nothing waits in its outbox is not read (a quiet day reads none).
+        nothing_waits = outcome is not None and outcome.summary.get("outbox_waiting") == 0
+        if outcome is not None and outcome.state in (Outcome.AUDITED, Outcome.ERROR) and not nothing_waits:
             stores[account] = StateStore(dynamodb, table, account, retention_days=retention_days)
             items = stores[account].claim_outbox(run_id)
         accounts.append(RunAccount(account, state, outcome.reason if outcome else None, tuple(items)))

@@ -527,6 +527,25 @@ class StateStore:
 
     # --- the outbox -----------------------------------------------------------------------------
 
+    def outbox_waiting(self) -> int:
+        """How many of the account's changes wait to be announced (a count, no items read back)."""
+        total, start = 0, None
+        while True:
+            kwargs: dict[str, Any] = {
+                "IndexName": OUTBOX_INDEX,
+                "KeyConditionExpression": "outbox = :pk",
+                "ExpressionAttributeValues": to_wire({":pk": self.pk}),
+                "Select": "COUNT",
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            resp = self.db.query(TableName=self.table, ReturnConsumedCapacity="TOTAL", **kwargs)
+            self.usage.add(resp)
+            total += int(resp.get("Count", 0))
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return total
+
     def claim_outbox(self, run_id: str, lease_seconds: int = 300) -> list[TransitionItem]:
         """Transitions waiting to be announced that this run now owns (none that another run holds)."""
         waiting = [
