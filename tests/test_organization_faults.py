@@ -164,7 +164,7 @@ def test_a_hundred_accounts_with_faults_end_with_one_outcome_each_and_one_digest
 
     # Hold the slow account's request aside (it runs last); deliver one other request twice.
     taken = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages"):
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=3600).get("Messages"):
         taken += batch
     assert len(taken) == 99
     (held,) = [m for m in taken if json.loads(m["Body"])["account"] == faults.slow]
