@@ -61,7 +61,8 @@ def use_endpoint(url: str) -> None:
 
 
 def reset(url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).read()
+    # A server that has held many accounts takes a while to reset all their backends.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=120).read()
 
 
 class MotoAccount:

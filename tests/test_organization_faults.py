@@ -18,6 +18,7 @@ from chalicelib import organization, runs
 from chalicelib.model.request import FIELDS, AuditRequest
 from chalicelib.state.store import StateStore
 from chalicelib.state.table import create_table
+from sandbox.moto_env import MotoAccount, moto_process
 from sandbox.poller import SandboxCrash, drain
 
 from .state_env import Raw
@@ -28,6 +29,7 @@ OTHER = "eu-west-1"
 TABLE = "ciswatch-dev-findings"
 MANAGEMENT = "123456789012"
 MEMBERS = 99  # with the management account: an Organization of 100
+pytestmark = pytest.mark.moto
 THROTTLED = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'  # KMS's JSON error shape
 
 
@@ -92,7 +94,20 @@ def _answer(request, body):
 
 
 @pytest.fixture
-def org(account, monkeypatch):
+def org(monkeypatch):
+    # Its own moto server: a hundred accounts' backends would make every later reset of the shared one slow.
+    with moto_process() as url:
+        for name, value in {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield from _organization(MotoAccount(url), monkeypatch)
+
+
+def _organization(account, monkeypatch):
     members = account.organization(MEMBERS, suspended=1)
     faults = Faults(members)
     real_member_session = organization.member_session
