@@ -169,21 +169,25 @@ def close_run(settings: Settings, run_id: str, closed_by: str) -> dict[str, Any]
         record = book.run(run_id) or record
     if not book.claim_digest(run_id, closed_by):
         return None
-    if settings.table is None or not settings.topic_arn:
-        result: dict[str, Any] = {"published": False, "error": None, "reason": "no digest topic configured"}
-    else:
-        result = deliver_run_digest(
-            dynamodb=aws_client("dynamodb", settings, settings.state_region),
-            sns=aws_client("sns", settings, Arn.parse(settings.topic_arn).region),
-            table=settings.table,
-            topic_arn=settings.topic_arn,
-            record=record,
-            closed_by=closed_by,
-            retention_days=settings.retention_days,
-        )
+    result = publish_run_digest(settings, record, closed_by)
     book.settle_digest(run_id, {k: v for k, v in result.items() if k != "subject"} | {"closed_by": closed_by})
     book.record_trend(record, closed_by, bool(result.get("published")))
     return result
+
+
+def publish_run_digest(settings: Settings, record: RunRecord, closed_by: str) -> dict[str, Any]:
+    """The run's one digest to the settings' topic (the service's close and the CLI's Organization run)."""
+    if settings.table is None or not settings.topic_arn:
+        return {"published": False, "error": None, "reason": "no digest topic configured"}
+    return deliver_run_digest(
+        dynamodb=aws_client("dynamodb", settings, settings.state_region),
+        sns=aws_client("sns", settings, Arn.parse(settings.topic_arn).region),
+        table=settings.table,
+        topic_arn=settings.topic_arn,
+        record=record,
+        closed_by=closed_by,
+        retention_days=settings.retention_days,
+    )
 
 
 def organization_accounts(settings: Settings) -> list[organization.MemberAccount]:

@@ -16,15 +16,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import organization
-from chalicelib.clients import ClientFactory, aws_client
+from chalicelib.clients import ClientFactory
 from chalicelib.inventory.aws import AwsReader
 from chalicelib.inventory.collect import collect_snapshot
-from chalicelib.model import Arn
 from chalicelib.model.findings import summarize
 from chalicelib.model.request import AuditRequest
-from chalicelib.notify.publisher import deliver_run_digest
 from chalicelib.pipeline import judge_snapshot, run_audit
-from chalicelib.runs import new_request, organization_accounts
+from chalicelib.runs import CLOSED_BY_LAST, new_request, organization_accounts, publish_run_digest
 from chalicelib.settings import Settings
 from chalicelib.state.ledger import AccountOutcome, Outcome, RunRecord
 
@@ -119,20 +117,11 @@ def _audit_account(
 
 def _send_run_digest(settings: Settings, head: AuditRequest, reports: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's one digest, from each account's outbox, with the same publisher as the service's."""
-    assert settings.table and settings.topic_arn
     outcomes = tuple(
         AccountOutcome(r["account"], Outcome(r["outcome"]), reason=r.get("reason") or None) for r in reports
     )
     record = RunRecord(head, outcomes, tuple(r["account"] for r in reports))
-    result = deliver_run_digest(
-        dynamodb=aws_client("dynamodb", settings, settings.state_region),
-        sns=aws_client("sns", settings, Arn.parse(settings.topic_arn).region),
-        table=settings.table,
-        topic_arn=settings.topic_arn,
-        record=record,
-        closed_by="last account",
-        retention_days=settings.retention_days,
-    )
+    result = publish_run_digest(settings, record, CLOSED_BY_LAST)
     return {k: v for k, v in result.items() if k in ("published", "message_id", "transitions", "error")}
 
 
