@@ -121,7 +121,7 @@ def _service_models() -> Any:
 
 def credentials_session(access_key: str, secret_key: str, token: str) -> boto3.Session:
     """A session for one account's credentials that shares the process's parsed service models: a fresh
-    boto3 Session per account re-reads them (about 150 ms of CPU for an audit's five clients; shared,
+    boto3 Session per account re-reads them (about 250 ms of CPU for an audit's six clients; shared,
     about 20 ms; `make bench` reports both)."""
     core = botocore.session.Session()
     core.register_component("data_loader", _service_models())
