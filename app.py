@@ -112,17 +112,14 @@ def audit_worker(event):
         logger.set_correlation_id(request.run_id)
         if isinstance(request, RunDeadline):
             try:
-                logger.info(
-                    "run deadline",
-                    extra={
-                        "run_id": request.run_id,
-                        "due": request.due,
-                        "result": runs.handle_deadline(settings, request),
-                    },
-                )
+                result, digest = runs.handle_deadline(settings, request)
             except Exception:
                 logger.exception("the run's deadline could not be handled", extra={"message_id": message_id})
                 failures.append({"itemIdentifier": message_id})
+                continue
+            logger.info("run deadline", extra={"run_id": request.run_id, "due": request.due, "result": result})
+            if _report_run_digest(digest, "schedule"):
+                metrics.flush_metrics()
             continue
         remaining = event.context.get_remaining_time_in_millis() / 1000 if event.context else None
         budget = TimeBudget.of(READ_BUDGET * remaining) if remaining else None
@@ -171,7 +168,23 @@ def dead_letters(event):
     return {"batchItemFailures": failures}
 
 
+def _report_run_digest(digest: dict | None, trigger: str) -> bool:
+    """A run of many accounts closed here: a digest that could not be published counts as a notification
+    failure (the template's alarm watches it); its changes wait for the next run's digest. True: counted."""
+    if digest is None or not digest.get("error"):
+        return False
+    logger.error("the run's digest was not published", extra={"error": digest["error"]})
+    metrics.add_dimension(name="trigger", value=trigger)
+    metrics.add_metric(name="NotificationFailures", unit=MetricUnit.Count, value=1)
+    return True
+
+
 def _report(handled: runs.Handled) -> None:
+    if handled.run_digest is not None and handled.run is not None:
+        failed = 1 if handled.run_digest.get("error") else 0
+        handled.run["notification_failures"] = handled.run.get("notification_failures", 0) + failed
+    elif handled.run_digest is not None:
+        _report_run_digest(handled.run_digest, handled.request.trigger)
     if handled.outcome is None:
         logger.info("duplicate delivery", extra={"run_id": handled.request.run_id})
         return

@@ -117,18 +117,20 @@ def _send_deadline(settings: Settings, sqs: Any, deadline: RunDeadline, now: dat
     sqs.send_message(QueueUrl=settings.queue_url, MessageBody=deadline.to_message(), DelaySeconds=delay)
 
 
-def handle_deadline(settings: Settings, deadline: RunDeadline, now: datetime | None = None) -> str:
+def handle_deadline(
+    settings: Settings, deadline: RunDeadline, now: datetime | None = None
+) -> tuple[str, dict[str, Any] | None]:
     """A run's deadline timer came back: not due yet -> back on the queue; due -> close the run (the
-    accounts that never finished get an ERROR naming the deadline, and the run's digest goes out)."""
+    accounts that never finished get an ERROR naming the deadline, and the run's digest goes out).
+    Returns what happened, and what the run's digest did when this closed the run."""
     now = now or _utcnow()
     record = ledger(settings).run(deadline.run_id)
     if record is None or record.digest is not None:
-        return "closed"
+        return "closed", None
     if now < deadline.due_at():
         _send_deadline(settings, aws_client("sqs", settings, _queue_region(settings.queue_url or "")), deadline, now)
-        return "waiting"
-    close_run(settings, deadline.run_id, BY_DEADLINE)
-    return "closed at the deadline"
+        return "waiting", None
+    return "closed at the deadline", close_run(settings, deadline.run_id, BY_DEADLINE)
 
 
 def handle_dead_letter(settings: Settings, message: AuditRequest | RunDeadline, receives: int) -> str:
@@ -222,6 +224,7 @@ class Handled:
     request: AuditRequest
     outcome: AccountOutcome | None  # None: a duplicate delivery of a finished request
     run: dict[str, Any] | None = None  # the run summary when the audit ran
+    run_digest: dict[str, Any] | None = None  # what the run's one digest did, when this request closed the run
 
 
 def handle(
@@ -254,9 +257,8 @@ def handle(
         if budget is not None and budget.spent():
             partial = f"partial: the reads stopped when the time budget ({budget.seconds:.0f} s) ran out; what was not read is ERROR"
         outcome = book.finish(request, begun, Outcome.AUDITED, reason=partial, summary=_outcome_summary(run))
-    if outcome.closes_run:
-        close_run(settings, request.run_id, CLOSED_BY_LAST)
-    return Handled(request, outcome, run)
+    closed = close_run(settings, request.run_id, CLOSED_BY_LAST) if outcome.closes_run else None
+    return Handled(request, outcome, run, closed)
 
 
 class _RequestRefused(Exception):

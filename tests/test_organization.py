@@ -3,6 +3,7 @@ the accounts and queues one request per ACTIVE account, the worker's real handle
 assumes the member role and audits each with its credentials; every account ends with one outcome."""
 
 import json
+import os
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -355,3 +356,21 @@ def test_a_deadline_timer_that_is_not_due_puts_itself_back(org):
         "batchItemFailures": []
     }
     assert delayed() == 2
+
+
+def test_a_run_digest_that_cannot_be_published_is_counted_and_its_changes_wait(org, monkeypatch, capsys):
+    topic = os.environ["CISWATCH_TOPIC_ARN"]
+    monkeypatch.setenv("CISWATCH_TOPIC_ARN", topic + "-gone")
+    first = schedule(org)
+    work(org)
+    run = json.loads(org["client"].http.get(f"/runs/{first['run_id']}").body)
+    assert run["digest"]["result"]["published"] is False and "sns:Publish failed" in run["digest"]["result"]["error"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    assert sum(blob.get("NotificationFailures", [0])[0] for blob in emf) == 1  # the closer's, with its trigger
+    # The topic back: the next run's digest carries the five baselines the failed one released.
+    monkeypatch.setenv("CISWATCH_TOPIC_ARN", topic)
+    second = schedule(org)
+    work(org)
+    again = json.loads(org["client"].http.get(f"/runs/{second['run_id']}").body)
+    assert again["digest"]["result"]["published"] is True and again["digest"]["result"]["transitions"] == 5
+    assert len(received(org, org["digests"])) == 1
