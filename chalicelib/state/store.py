@@ -225,18 +225,7 @@ class StateStore:
                 continue
             moved = replace(item, resource=new_resource)
             if moved.sk not in out:
-                data = {**moved.to_item(), "rev": moved.rev}
-                try:
-                    resp = self.db.put_item(
-                        TableName=self.table,
-                        Item=to_wire(data),
-                        ConditionExpression="attribute_not_exists(pk)",
-                        ReturnConsumedCapacity="TOTAL",
-                    )
-                    self.usage.add(resp, written=1)
-                except ClientError as exc:
-                    if not _conditional_failure(exc):
-                        raise  # another run moved it a moment ago: its copy stands
+                self._put_if_absent({**moved.to_item(), "rev": moved.rev})  # else another run moved it: it stands
                 out[moved.sk] = replace(moved, stored_rev=moved.rev)
             resp = self.db.delete_item(
                 TableName=self.table, Key=to_wire({"pk": self.pk, "sk": sk}), ReturnConsumedCapacity="TOTAL"
@@ -339,6 +328,10 @@ class StateStore:
         item: Item = {"pk": self.pk, "sk": "META", "account": self.account, "baseline_run": run_id, "first_run_at": at}
         if scope is not None:
             item.update(scope_benchmark=scope.benchmark, scope_regions=scope.meta_regions())
+        return self._put_if_absent(item)
+
+    def _put_if_absent(self, item: Item) -> bool:
+        """Write the item unless its key exists; False (a counted conflict) when another run wrote it first."""
         try:
             resp = self.db.put_item(
                 TableName=self.table,
@@ -346,13 +339,13 @@ class StateStore:
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnConsumedCapacity="TOTAL",
             )
-            self.usage.add(resp, written=1)
-            return True
         except ClientError as exc:
             if _conditional_failure(exc):
                 self.usage.conflicts += 1
                 return False
             raise
+        self.usage.add(resp, written=1)
+        return True
 
     def _baseline_settled(self, meta: Item) -> bool:
         if meta.get("baseline_complete") or "baseline_run" not in meta:
